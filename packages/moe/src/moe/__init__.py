@@ -1,0 +1,19 @@
+"""vdd-moe: Gaussian Mixture-of-Experts policies with a GPT backbone.
+
+One forward pass per action and a tractable likelihood; usable on its own in a controller.
+"""
+
+from moe.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from moe.gpt import GPT, GPTConfig
+from moe.heads import ExpertHeads, GatingNet
+from moe.mixture import GaussianMixture, gaussian_entropy, gaussian_log_prob
+from moe.normalizer import Normalizer
+from moe.policy import MoEConfig, MoEPolicy, kmeans_pp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "save_checkpoint",
+    "GPT", "GPTConfig", "ExpertHeads", "GatingNet", "GaussianMixture", "gaussian_entropy",
+    "gaussian_log_prob", "Normalizer", "MoEConfig", "MoEPolicy", "kmeans_pp", "__version__",
+]

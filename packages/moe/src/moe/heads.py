@@ -1,0 +1,98 @@
+"""Output heads of the MoE: all experts' means and Cholesky factors at once, and the gating.
+
+Shapes: ... leading dims (B, T), D feature width, Z experts, A action dim.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ExpertHeads", "GatingNet"]
+
+
+class ExpertHeads(nn.Module):
+    """features (..., D) -> means (..., Z, A), scale_tril (..., Z, A, A).
+
+    Mean head: zero weights and biases uniform in +-bias_init_bound, so experts start spread out.
+    Scale head: zero-initialised; the diagonal is softplus(x + shift) + min_std with the shift
+    chosen so every expert starts with std `init_std`. `covariance="full"` adds A(A-1)/2 free
+    below-diagonal entries per expert; `"diagonal"` keeps only the diagonal.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_dim: int,
+        num_experts: int,
+        action_dim: int,
+        covariance: str,
+        init_std: float,
+        min_std: float,
+        bias_init_bound: float,
+    ) -> None:
+        super().__init__()
+        self.Z, self.A = num_experts, action_dim
+        self.full = covariance == "full"
+        self.min_std = min_std
+        self.shift = math.log(math.expm1(init_std - min_std))  # softplus^-1(init_std - min_std)
+        self.mean_head = nn.Linear(in_dim, num_experts * action_dim)
+        n_tril = action_dim * (action_dim + 1) // 2 if self.full else action_dim
+        self.scale_head = nn.Linear(in_dim, num_experts * n_tril)
+        nn.init.zeros_(self.mean_head.weight)
+        nn.init.uniform_(self.mean_head.bias, -bias_init_bound, bias_init_bound)
+        nn.init.zeros_(self.scale_head.weight)
+        nn.init.zeros_(self.scale_head.bias)
+        rows, cols = torch.tril_indices(action_dim, action_dim, offset=-1)
+        self.register_buffer("off_rows", rows, persistent=False)
+        self.register_buffer("off_cols", cols, persistent=False)
+
+    def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lead = feat.shape[:-1]
+        means = self.mean_head(feat).view(*lead, self.Z, self.A)
+        raw = self.scale_head(feat).view(*lead, self.Z, -1)
+        diag = F.softplus(raw[..., : self.A] + self.shift) + self.min_std
+        tril = torch.diag_embed(diag)
+        if self.full and self.A > 1:
+            tril = _fill_lower(tril, raw[..., self.A :], self.off_rows, self.off_cols)
+        return means, tril
+
+    @torch.no_grad()
+    def set_means(self, means_ZA: torch.Tensor, experts: torch.Tensor | None = None) -> None:
+        """Place experts' means at the given points (as mean-head biases, weights zeroed)."""
+        weight = self.mean_head.weight.view(self.Z, self.A, -1)
+        bias = self.mean_head.bias.view(self.Z, self.A)
+        idx = torch.arange(self.Z) if experts is None else experts
+        weight[idx] = 0.0
+        bias[idx] = means_ZA.to(bias)
+
+
+def _fill_lower(tril: torch.Tensor, values: torch.Tensor, rows, cols) -> torch.Tensor:
+    """Write `values` (..., A(A-1)/2) below the diagonal of `tril` (..., A, A), out of place."""
+    lower = torch.zeros_like(tril)
+    lower[..., rows, cols] = values
+    return tril + lower
+
+
+class GatingNet(nn.Module):
+    """Residual MLP on *detached* backbone features -> log q(z | s), (..., Z).
+
+    Detaching keeps the gating's loss from reshaping the backbone the experts rely on.
+    """
+
+    def __init__(self, *, in_dim: int, num_experts: int, hidden: int, num_layers: int) -> None:
+        super().__init__()
+        self.inp = nn.Linear(in_dim, hidden)
+        self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(num_layers))
+        self.out = nn.Linear(hidden, num_experts)
+        nn.init.zeros_(self.out.weight)  # start uniform
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        h = F.silu(self.inp(feat.detach()))
+        for layer in self.layers:
+            h = h + F.silu(layer(h))
+        return F.log_softmax(self.out(h), dim=-1)

@@ -1,0 +1,296 @@
+"""The Mixture-of-Experts policy: q(a | s) = sum_z q(z | s) N(a; mu_z(s), L_z(s) L_z(s)^T).
+
+One GPT backbone over the observation window gives a feature per timestep; two heads give all
+experts' means and Cholesky factors; a gating MLP on the detached features gives q(z | s).
+Acting is one forward pass: pick an expert (sampled, or the most likely one) and return its
+mean at the last timestep.
+
+Shapes: B batch, T window, O obs dim, A action dim, Z experts, D features.
+Raw = the environment's units; normalised = what the network sees (the Normalizers inside).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from moe.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from moe.gpt import GPT, GPTConfig
+from moe.heads import ExpertHeads, GatingNet
+from moe.mixture import GaussianMixture
+from moe.normalizer import Normalizer
+
+__all__ = ["MoEConfig", "MoEPolicy", "kmeans_pp"]
+
+CHECKPOINT_KIND = "moe.MoEPolicy"
+
+
+@dataclass(frozen=True)
+class MoEConfig:
+    """Everything that fixes the MoE's architecture (saved in its checkpoint)."""
+
+    obs_dim: int
+    action_dim: int
+    window: int = 1
+    num_experts: int = 8
+    covariance: str = "full"  # "full" Cholesky or "diagonal"
+    gating: str = "learned"  # "learned" q(z|s), or "uniform" when the state does not matter
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 72
+    dropout: float = 0.0
+    gating_hidden: int = 64
+    gating_layers: int = 2
+    init_std: float = 1.0
+    min_std: float = 1e-4
+    bias_init_bound: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("obs_dim", "action_dim", "window", "num_experts", "gating_hidden"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"MoEConfig.{name} must be a positive int, got {value!r}")
+        if self.covariance not in ("full", "diagonal"):
+            raise ValueError(
+                f"MoEConfig.covariance must be 'full' or 'diagonal', got {self.covariance!r}"
+            )
+        if self.gating not in ("learned", "uniform"):
+            raise ValueError(
+                f"MoEConfig.gating must be 'learned' or 'uniform', got {self.gating!r}"
+            )
+        if not self.init_std > self.min_std > 0:
+            raise ValueError(
+                f"MoEConfig needs init_std > min_std > 0, got init_std={self.init_std!r}, "
+                f"min_std={self.min_std!r}"
+            )
+        if self.bias_init_bound < 0:
+            raise ValueError(
+                f"MoEConfig.bias_init_bound must be >= 0, got {self.bias_init_bound!r}"
+            )
+        self.gpt_config()  # validates the backbone fields
+
+    def gpt_config(self) -> GPTConfig:
+        return GPTConfig(n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
+                         block_size=self.window, dropout=self.dropout)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MoEConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise CheckpointError(f"MoE config has unknown fields {unknown}; saved by a newer version?")
+        return cls(**data)
+
+
+class MoEPolicy(nn.Module):
+    """A Gaussian MoE policy with a GPT backbone. See the module docstring."""
+
+    def __init__(self, config: MoEConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.obs_normalizer = Normalizer(c.obs_dim)
+        self.action_normalizer = Normalizer(c.action_dim)
+        self.obs_embed = nn.Linear(c.obs_dim, c.n_embd)
+        self.backbone = GPT(c.gpt_config())
+        self.experts = ExpertHeads(
+            in_dim=c.n_embd, num_experts=c.num_experts, action_dim=c.action_dim,
+            covariance=c.covariance, init_std=c.init_std, min_std=c.min_std,
+            bias_init_bound=c.bias_init_bound,
+        )
+        self.gating = (
+            GatingNet(in_dim=c.n_embd, num_experts=c.num_experts, hidden=c.gating_hidden,
+                      num_layers=c.gating_layers)
+            if c.gating == "learned" else None
+        )
+        self._obs_queue: deque[torch.Tensor] = deque(maxlen=c.window)
+
+    # ------------------------------------------------------------------ parameters
+    def expert_parameters(self) -> list[nn.Parameter]:
+        """Backbone and expert heads (everything but the gating)."""
+        gating = {id(p) for p in self.gating_parameters()}
+        return [p for p in self.parameters() if id(p) not in gating]
+
+    def gating_parameters(self) -> list[nn.Parameter]:
+        return [] if self.gating is None else list(self.gating.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return self.obs_embed.weight.device
+
+    # ------------------------------------------------------------------ normalised space
+    def check_obs(self, obs_BTO: torch.Tensor) -> None:
+        c = self.config
+        if obs_BTO.dim() != 3:
+            raise ValueError(
+                f"observations must be shaped (batch, window, obs_dim), got {tuple(obs_BTO.shape)}"
+            )
+        if obs_BTO.shape[-1] != c.obs_dim:
+            raise ValueError(
+                f"observations have obs_dim {obs_BTO.shape[-1]}, the policy expects {c.obs_dim}"
+            )
+        if not 1 <= obs_BTO.shape[1] <= c.window:
+            raise ValueError(
+                f"observation window of {obs_BTO.shape[1]} steps, the policy takes 1..{c.window}"
+            )
+
+    def features(self, obs_norm_BTO: torch.Tensor) -> torch.Tensor:
+        """Backbone features (B, T, D) of normalised observations."""
+        self.check_obs(obs_norm_BTO)
+        return self.backbone(self.obs_embed(obs_norm_BTO))
+
+    def forward(self, obs_norm_BTO: torch.Tensor) -> GaussianMixture:
+        """Mixture over normalised actions for every timestep: fields shaped (B, T, Z, ...)."""
+        feat = self.features(obs_norm_BTO)
+        means, tril = self.experts(feat)
+        if self.gating is None:
+            Z = self.config.num_experts
+            log_w = torch.full(feat.shape[:-1] + (Z,), -float(np.log(Z)), device=feat.device,
+                               dtype=feat.dtype)
+        else:
+            log_w = self.gating(feat)
+        return GaussianMixture(log_w, means, tril)
+
+    # ------------------------------------------------------------------ raw space
+    def _as_obs(self, obs: Any) -> torch.Tensor:
+        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        self.check_obs(x)
+        return x
+
+    def mixture(self, obs_BTO: Any) -> GaussianMixture:
+        """Mixture (normalised action space) for raw observations (B, T, O)."""
+        return self(self.obs_normalizer.normalize(self._as_obs(obs_BTO)))
+
+    def log_prob(self, obs_BTO: Any, actions_BTA: Any) -> torch.Tensor:
+        """log q(a | s) in raw units for every timestep, (B, T)."""
+        mix = self.mixture(obs_BTO)
+        a = torch.as_tensor(actions_BTA, dtype=torch.float32, device=self.device)
+        a_norm = self.action_normalizer.normalize(a)
+        return mix.log_prob(a_norm) + self.action_normalizer.log_abs_det_jacobian()
+
+    @torch.no_grad()
+    def sample_actions(
+        self, obs_BTO: Any, *, greedy: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """One action (B, A) per window, raw units: pick an expert, return its mean at the last step.
+
+        One forward pass; `greedy` takes the most likely expert instead of sampling one.
+        """
+        mix = self.mixture(obs_BTO)
+        last = GaussianMixture(mix.log_weights[:, -1], mix.means[:, -1], mix.scale_tril[:, -1])
+        z = last.sample_experts(greedy=greedy, generator=generator)
+        mean, _ = last.select(z)
+        return self.action_normalizer.unnormalize(mean)
+
+    @torch.no_grad()
+    def act(self, obs: Any, *, greedy: bool = False) -> Any:
+        """Control-loop call: one raw observation (O,) or a batch (B, O) -> raw action(s).
+
+        Keeps the last `window` observations (the first one repeated at the start of an
+        episode); call `reset()` between episodes. Returns numpy for numpy input, else a tensor.
+        """
+        as_numpy = not torch.is_tensor(obs)
+        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        single = x.dim() == 1
+        if single:
+            x = x.unsqueeze(0)
+        if x.dim() != 2 or x.shape[-1] != self.config.obs_dim:
+            raise ValueError(
+                f"act expects one observation (obs_dim={self.config.obs_dim},) or a batch "
+                f"(B, {self.config.obs_dim}), got {tuple(x.shape)}"
+            )
+        if self._obs_queue and self._obs_queue[-1].shape[0] != x.shape[0]:
+            raise ValueError(
+                f"act got a batch of {x.shape[0]} after batches of {self._obs_queue[-1].shape[0]};"
+                " call reset() when the number of environments changes"
+            )
+        if not self._obs_queue:
+            self._obs_queue.extend([x] * self.config.window)
+        else:
+            self._obs_queue.append(x)
+        action = self.sample_actions(torch.stack(list(self._obs_queue), dim=1), greedy=greedy)
+        if single:
+            action = action[0]
+        return action.cpu().numpy() if as_numpy else action
+
+    def reset(self) -> None:
+        """Forget the observation window (call at the start of every episode)."""
+        self._obs_queue.clear()
+
+    # ------------------------------------------------------------------ fitting helpers
+    def fit_normalizers(self, obs: Any, actions: Any) -> None:
+        """Fit the observation and action normalisers on raw data (..., O) and (..., A)."""
+        self.obs_normalizer.fit(obs)
+        self.action_normalizer.fit(actions)
+
+    def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Maximum-likelihood loss: mean negative log-likelihood of (obs, actions), normalised."""
+        obs = self.obs_normalizer.normalize(batch["obs"].to(self.device))
+        actions = self.action_normalizer.normalize(batch["actions"].to(self.device))
+        nll = -self(obs).log_prob(actions).mean()
+        return nll, {"nll": float(nll.detach())}
+
+    @torch.no_grad()
+    def init_experts_from_actions(
+        self, actions: Any, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Place the experts' means on spread-out demonstration actions (k-means++ seeding).
+
+        Returns the chosen points (Z, A) in normalised units. The mean head's weights are zeroed,
+        so every state starts with the same means; training makes them state dependent.
+        """
+        a = torch.as_tensor(actions, dtype=torch.float32, device=self.device)
+        a = self.action_normalizer.normalize(a.reshape(-1, self.config.action_dim))
+        centres = kmeans_pp(a, self.config.num_experts, generator=generator)
+        self.experts.set_means(centres)
+        return centres
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, directory: str | os.PathLike, *, extra: dict[str, Any] | None = None):
+        """Write `model.safetensors` + `config.json` atomically to `directory`."""
+        return save_checkpoint(directory, kind=CHECKPOINT_KIND, config=asdict(self.config),
+                               state_dict=self.state_dict(), extra=extra)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, device: str | torch.device = "cpu"):
+        """Rebuild a policy from `save`'s directory; shape mismatches raise CheckpointError."""
+        cfg, state, _ = load_checkpoint(directory, kind=CHECKPOINT_KIND)
+        policy = cls(MoEConfig.from_dict(cfg))
+        own = policy.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{directory}: checkpoint does not fit MoEPolicy (missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]})"
+            )
+        for k, v in state.items():
+            if v.shape != own[k].shape:
+                raise CheckpointError(
+                    f"{directory}: tensor {k} has shape {tuple(v.shape)}, the config gives "
+                    f"{tuple(own[k].shape)}"
+                )
+        policy.load_state_dict(state)
+        return policy.to(device).eval()
+
+
+def kmeans_pp(points_NA: torch.Tensor, k: int, *, generator: torch.Generator | None = None):
+    """k-means++ seeding: k points of (N, A), each next one drawn with probability ~ D^2."""
+    n = points_NA.shape[0]
+    if n < k:
+        raise ValueError(f"need at least {k} points to seed {k} experts, got {n}")
+    first = torch.randint(n, (1,), generator=generator, device=points_NA.device)
+    chosen = [points_NA[first[0]]]
+    d2 = (points_NA - chosen[0]).pow(2).sum(-1)
+    for _ in range(k - 1):
+        probs = d2 / d2.sum() if d2.sum() > 0 else torch.full_like(d2, 1.0 / n)
+        idx = torch.multinomial(probs, 1, generator=generator)[0]
+        chosen.append(points_NA[idx])
+        d2 = torch.minimum(d2, (points_NA - chosen[-1]).pow(2).sum(-1))
+    return torch.stack(chosen)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: a virtual environment in .venv with the five packages (editable),
+# every pip call constrained by constraints.txt so no second torch build is ever pulled in.
+# Safe to re-run; it only installs what is missing.  VENV=path overrides the location.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+pip_install() { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt "$@"; }
+# 1. the pinned torch/torchvision pair first
+pip_install torch torchvision
+# 2. our packages, in dependency order, plus the test runner
+pip_install -e packages/moe -e packages/teachers -e packages/envs -e packages/distill \
+    -e packages/bench pytest
+# 3. check that nothing replaced the pinned torch
+"$VENV/bin/python" - <<'PY'
+import re, sys, torch
+want = next(l.split("==")[1].strip() for l in open("constraints.txt") if l.startswith("torch=="))
+if not torch.__version__.startswith(want):
+    sys.exit(f"setup: torch {torch.__version__} is installed, constraints.txt pins {want}")
+print(f"setup: ok (torch {torch.__version__}, venv {sys.prefix})")
+PY
