@@ -1,0 +1,20 @@
+"""What gin may configure: our config dataclasses and tasks, registered under their package names.
+
+Import this module (every .gin file starts with `import bench.configurables`) before parsing.
+Code that wants gin's bindings must call the names defined here, not the original classes.
+"""
+
+from __future__ import annotations
+
+import gin
+
+import distill
+import envs
+import moe
+
+MoEConfig = gin.external_configurable(moe.MoEConfig, module="moe")
+VDDConfig = gin.external_configurable(distill.VDDConfig, module="distill")
+Toy2D = gin.external_configurable(envs.Toy2D, module="envs")
+
+# bench's own configurables register themselves where they are defined
+from bench import experiment, trainer  # noqa: E402,F401  (registers run_benchmark, TrainerConfig)

@@ -1,0 +1,85 @@
+"""The toy figure: target density and score field, then each method's experts (means and
+2-sigma covariance ellipses, opacity by gating weight) at several stages of training."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Ellipse  # noqa: E402
+
+from bench.toy_eval import MixtureSnapshot  # noqa: E402
+from envs import GaussianMixtureTarget  # noqa: E402
+
+__all__ = ["draw_toy_figure"]
+
+
+def _extent(target: GaussianMixtureTarget) -> tuple[float, float]:
+    r = np.abs(target.means).max() + 4 * target.stds.max()
+    return -r, r
+
+
+def _density(ax, target: GaussianMixtureTarget, *, alpha: float = 1.0) -> None:
+    lo, hi = _extent(target)
+    g = np.linspace(lo, hi, 200)
+    X, Y = np.meshgrid(g, g)
+    logp = target.log_prob(np.stack([X, Y], axis=-1))
+    ax.contourf(X, Y, np.exp(logp), levels=30, cmap="Blues", alpha=alpha)
+
+
+def _score_field(ax, target: GaussianMixtureTarget) -> None:
+    lo, hi = _extent(target)
+    g = np.linspace(lo, hi, 21)
+    X, Y = np.meshgrid(g, g)
+    s = target.score(np.stack([X, Y], axis=-1))
+    norm = np.linalg.norm(s, axis=-1, keepdims=True) + 1e-9
+    s = s / norm * np.log1p(norm)  # compress magnitudes so far-field arrows stay readable
+    ax.quiver(X, Y, s[..., 0], s[..., 1], color="0.3", width=0.003)
+
+
+def _experts(ax, snap: MixtureSnapshot) -> None:
+    wmax = max(float(snap.weights.max()), 1e-9)
+    for mu, cov, w in zip(snap.means, snap.covariances, snap.weights):
+        vals, vecs = np.linalg.eigh(cov)
+        vals = np.clip(vals, 1e-12, None)
+        angle = np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1]))
+        alpha = 0.25 + 0.75 * float(w) / wmax
+        ax.add_patch(Ellipse(mu, 4 * np.sqrt(vals[-1]), 4 * np.sqrt(vals[0]), angle=angle,
+                             fill=False, color="crimson", lw=1.5, alpha=alpha))
+        ax.plot(*mu, "o", color="crimson", ms=4, alpha=alpha)
+
+
+def draw_toy_figure(target: GaussianMixtureTarget,
+                    runs: dict[str, Sequence[MixtureSnapshot]], path: str | Path) -> Path:
+    """One row per method: target + score field, then the experts at each snapshot."""
+    n_cols = 1 + max(len(s) for s in runs.values())
+    fig, axes = plt.subplots(len(runs), n_cols, figsize=(3 * n_cols, 3 * len(runs)),
+                             squeeze=False)
+    lo, hi = _extent(target)
+    for row, (label, snaps) in zip(axes, runs.items()):
+        _density(row[0], target)
+        _score_field(row[0], target)
+        row[0].set_title("target density + score")
+        row[0].set_ylabel(label)
+        for ax, snap in zip(row[1:], snaps):
+            _density(ax, target, alpha=0.5)
+            _experts(ax, snap)
+            ax.set_title(f"iteration {snap.iteration}")
+        for ax in row:
+            ax.set_xlim(lo, hi)
+            ax.set_ylim(lo, hi)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax in row[1 + len(snaps):]:
+            ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,120 @@
+"""The training loop: draw batches, call `algorithm.update`, guard against NaN, checkpoint.
+
+Algorithms own their optimisers and return stats; this loop owns batching, progress display,
+checkpoints and the callbacks through which the bench logs. It never logs by itself.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gin
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from bench.errors import TrainingDiverged
+
+__all__ = ["TrainerConfig", "TrainResult", "Trainer"]
+
+
+@gin.configurable(module="bench")
+@dataclass(frozen=True)
+class TrainerConfig:
+    """How the loop reports: stats every `log_every`, a checkpoint every `checkpoint_every`."""
+
+    log_every: int = 50
+    checkpoint_every: int = 500
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.log_every < 1 or self.checkpoint_every < 1:
+            raise ValueError(
+                f"TrainerConfig needs log_every, checkpoint_every >= 1, got "
+                f"{self.log_every!r}, {self.checkpoint_every!r}"
+            )
+
+
+@dataclass
+class TrainResult:
+    iterations: int
+    wall_s: float
+    final_stats: dict[str, float]
+    history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+
+
+class Trainer:
+    """Runs `iterations` updates of `algorithm` on batches drawn from `dataset`."""
+
+    def __init__(
+        self,
+        algorithm,
+        dataset: dict[str, np.ndarray],
+        *,
+        iterations: int,
+        batch_size: int,
+        checkpoint_dir: str | Path,
+        seed: int,
+        config: TrainerConfig,
+        label: str = "train",
+    ) -> None:
+        self.algorithm, self.config, self.label = algorithm, config, label
+        self.iterations, self.batch_size = iterations, batch_size
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.obs = torch.as_tensor(dataset["obs"], dtype=torch.float32)
+        self.actions = torch.as_tensor(dataset["actions"], dtype=torch.float32)
+        self.rng = np.random.default_rng(seed)
+        self.last_good: int | None = None
+
+    def _batch(self) -> dict[str, torch.Tensor]:
+        idx = torch.as_tensor(self.rng.integers(0, len(self.obs), self.batch_size))
+        return {"obs": self.obs[idx], "actions": self.actions[idx]}
+
+    def _checkpoint(self, iteration: int) -> None:
+        policy = self.algorithm.policy
+        if all(torch.isfinite(p).all() for p in policy.parameters()):
+            policy.save(self.checkpoint_dir, extra={"iteration": iteration})
+            self.last_good = iteration
+
+    def fit(
+        self,
+        *,
+        on_log: Callable[[int, dict[str, float]], None] | None = None,
+        on_iteration: Callable[[int], None] | None = None,
+    ) -> TrainResult:
+        """Train; `on_iteration(i)` runs after update i (and with i=0 before the first)."""
+        cfg = self.config
+        history: list[tuple[int, dict[str, float]]] = []
+        if on_iteration:
+            on_iteration(0)
+        self._checkpoint(0)
+        start = time.perf_counter()
+        stats: dict[str, float] = {}
+        bar = tqdm(range(1, self.iterations + 1), desc=self.label, disable=None if cfg.progress else True,
+                   leave=False, mininterval=0.5)
+        for it in bar:
+            batches = [self._batch() for _ in range(self.algorithm.batches_per_update)]
+            stats = self.algorithm.update(batches).to_dict()
+            bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
+            if bad:
+                kept = (f"last good checkpoint (iteration {self.last_good}) kept at "
+                        f"{self.checkpoint_dir}" if self.last_good is not None
+                        else "no checkpoint had been written yet")
+                raise TrainingDiverged(
+                    f"{self.label}: training diverged at iteration {it} "
+                    f"({', '.join(f'{k}={v}' for k, v in bad.items())}); {kept}"
+                )
+            if on_iteration:
+                on_iteration(it)
+            if it % cfg.log_every == 0 or it == self.iterations:
+                history.append((it, stats))
+                if on_log:
+                    on_log(it, stats)
+                bar.set_postfix(loss=f"{stats.get('expert_loss', float('nan')):.3f}")
+            if it % cfg.checkpoint_every == 0 or it == self.iterations:
+                self._checkpoint(it)
+        return TrainResult(self.iterations, time.perf_counter() - start, stats, history)

@@ -1,0 +1,29 @@
+"""Bad input gives one clear line on stderr and exit code 2, before anything is trained."""
+
+import pytest
+
+from bench.run import main
+
+GOOD = "gin/toy2d.gin"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gin", "gin/nope.gin"], "gin file not found: gin/nope.gin"),
+        (["--gin", GOOD, "-b", "Nope.x = 1"], "No configurable matching 'Nope'"),
+        (["--gin", GOOD, "-b", "VDDConfig.itrations = 5"], "doesn't have a parameter named"),
+        (["--gin", GOOD, "-b", "student/MoEConfig.covariance = 'diag'"], "'full' or 'diagonal'"),
+        (["--gin", GOOD, "-b", "Benchmark.methods = ['vdd', 'cd']"],
+         "unknown method(s) ['cd']; valid choices: ['vdd', 'vdd_published']"),
+        (["--gin", GOOD, "--seeds", "-1"], "seeds must be non-negative"),
+    ],
+)
+def test_bad_config_exits_2_with_one_line(args, message, capsys, repo_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(repo_root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    assert main(args + ["--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()

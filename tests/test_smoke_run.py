@@ -1,0 +1,48 @@
+"""Smoke run of the entry point on the toy config with a tiny budget: the MLflow store ends up
+with a parent run (config, operative config, figure, table) and child runs with metrics."""
+
+import gin
+from mlflow.tracking import MlflowClient
+
+from bench.run import main
+
+
+def test_bench_run_leaves_a_complete_mlflow_run(repo_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(repo_root)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    code = main(["--gin", "gin/toy2d.gin", "--seeds", "0", "1", "--output-dir",
+                 str(tmp_path / "out"), "-b", "VDDConfig.iterations = 20",
+                 "-b", "Benchmark.eval_samples = 500", "-b", "Benchmark.timing_repeats = 3",
+                 "-b", "TrainerConfig.log_every = 5"])
+    gin.clear_config()
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "vdd_published" in out and "modes covered" in out
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("toy2d")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"config.gin", "operative_config.gin", "toy_figure.png", "results.md",
+            "results.csv"} <= names
+    operative = client.download_artifacts(parent.info.run_id, "operative_config.gin", str(tmp_path))
+    assert "VDDConfig.iterations = 20" in open(operative).read()
+    for child in children:
+        tags = child.data.tags
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        assert {tags["task"], tags["teacher"]} == {"toy2d", "analytic"}
+        assert tags["method"] in {"vdd", "vdd_published"} and tags["seed"] in {"0", "1"}
+        m = child.data.metrics
+        for key in ("eval/modes_covered", "eval/reverse_kl", "timing/ms_per_action_b1",
+                    "timing/ms_per_action_b256", "train/expert_loss", "train/wall_s"):
+            assert key in m, key
+        history = client.get_metric_history(child.info.run_id, "train/expert_loss")
+        assert [h.step for h in history] == [5, 10, 15, 20]
+        assert child.data.params["vdd.iterations"] == "20"
+        ckpt = {a.path for a in client.list_artifacts(child.info.run_id, "checkpoint")}
+        assert ckpt == {"checkpoint/config.json", "checkpoint/model.safetensors"}
