@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-pip_install() { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt "$@"; }
+# (this machine's pip config names local package folders that may be absent: drop those warnings)
+pip_install() {
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt "$@" \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 # 1. the pinned torch/torchvision pair first
 pip_install torch torchvision
 # 2. our packages, in dependency order, plus the test runner

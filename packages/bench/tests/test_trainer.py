@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -21,13 +23,18 @@ class NaNAfter(GaussianMixtureScore):
         return out * float("nan") if self.calls > self.after else out
 
 
-def test_nan_loss_stops_with_iteration_and_keeps_last_good_checkpoint(tmp_path):
+def tiny(n: int):
     torch.manual_seed(0)
-    data = {"obs": np.zeros((64, 1, 1), np.float32),
-            "actions": np.random.default_rng(0).normal(size=(64, 1, 2)).astype(np.float32)}
+    data = {"obs": np.zeros((n, 1, 1), np.float32),
+            "actions": np.random.default_rng(0).normal(size=(n, 1, 2)).astype(np.float32)}
     policy = MoEPolicy(MoEConfig(obs_dim=1, action_dim=2, num_experts=2, n_layer=1, n_head=1,
                                  n_embd=8))
     policy.fit_normalizers(data["obs"], data["actions"])
+    return data, policy
+
+
+def test_nan_loss_stops_with_iteration_and_keeps_last_good_checkpoint(tmp_path):
+    data, policy = tiny(64)
     # 2 expert steps per iteration: score call 15 is in iteration 8
     score = NaNAfter(14, means=[[0.0, 0.0]], stds=[1.0], weights=[1.0],
                      action_mean=[0.0, 0.0], action_std=[1.0, 1.0])
@@ -39,18 +46,11 @@ def test_nan_loss_stops_with_iteration_and_keeps_last_good_checkpoint(tmp_path):
         trainer.fit()
     good = MoEPolicy.load(tmp_path / "ckpt")
     assert all(torch.isfinite(p).all() for p in good.parameters())
-    import json
-
     assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["extra"]["iteration"] == 5
 
 
 def test_trainer_logs_and_snapshots_on_schedule(tmp_path):
-    torch.manual_seed(0)
-    data = {"obs": np.zeros((32, 1, 1), np.float32),
-            "actions": np.random.default_rng(0).normal(size=(32, 1, 2)).astype(np.float32)}
-    policy = MoEPolicy(MoEConfig(obs_dim=1, action_dim=2, num_experts=2, n_layer=1, n_head=1,
-                                 n_embd=8))
-    policy.fit_normalizers(data["obs"], data["actions"])
+    data, policy = tiny(32)
     score = GaussianMixtureScore(means=[[0.0, 0.0]], stds=[1.0], weights=[1.0],
                                  action_mean=[0.0, 0.0], action_std=[1.0, 1.0])
     algo = VDD(policy, score, VDDConfig(iterations=6, batch_size=4, num_samples=2,
