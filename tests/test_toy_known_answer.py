@@ -43,3 +43,6 @@ def test_vdd_covers_every_mode(toy, seed, tmp_path):
     assert m["eval/weight_error_max"] < 0.05, m
     assert m["eval/sample_freq_error_max"] < 0.05, m
     assert m["eval/reverse_kl"] < REVERSE_KL_BOUND, m
+    # the tractable likelihood: held-out target samples score as under the target itself
+    assert abs(m["eval/heldout_log_lik"] - m["eval/target_log_lik"]) < 0.05, m
+    assert m["eval/energy_distance"] < 0.05, m

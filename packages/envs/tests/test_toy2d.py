@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from envs import (
-    GaussianMixtureTarget, Toy2D, grid_layout, make_task, mode_weights, modes_covered,
-    reverse_kl, ring_layout, sample_mode_frequencies,
+    GaussianMixtureTarget, Toy2D, energy_distance, grid_layout, make_task, mode_weights,
+    modes_covered, modes_hit, reverse_kl, ring_layout, sample_mode_frequencies,
 )
 
 
@@ -59,3 +59,15 @@ def test_bad_settings_raise_clear_errors():
         make_task("nope")
     assert make_task("toy2d", num_modes=3).target.num_modes == 3
     assert Toy2D(layout="grid", grid_rows=2, grid_cols=3).target.num_modes == 6
+
+
+def test_energy_distance_and_modes_hit():
+    target = ring_layout(4, radius=4.0, std=0.4)
+    rng = np.random.default_rng(0)
+    x, _ = target.sample(1500, rng)
+    y, _ = target.sample(1500, rng)
+    one_mode = target.means[0] + 0.4 * rng.normal(size=(1500, 2))
+    same, wrong = energy_distance(x, y), energy_distance(one_mode, y)
+    assert abs(same) < 0.05 and wrong > 1.0
+    assert modes_hit(x, target).all()
+    assert modes_hit(one_mode, target).tolist() == [True, False, False, False]

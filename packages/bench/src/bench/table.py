@@ -21,10 +21,13 @@ class Column:
 
 
 TOY_COLUMNS = (
-    Column("eval/modes_covered", "modes covered", ".1f"),
+    Column("eval/modes_covered", "modes covered (experts)", ".1f"),
     Column("eval/all_modes_covered", "seeds with all modes", count=True),
+    Column("eval/modes_hit", "modes hit (samples)", ".1f"),
     Column("eval/weight_error_max", "max weight error", ".3f"),
+    Column("eval/energy_distance", "energy distance", ".3f"),
     Column("eval/reverse_kl", "reverse KL (nats)", ".3f"),
+    Column("eval/heldout_log_lik", "held-out log-lik", ".3f"),
     Column("timing/forward_passes_per_action", "passes/action", ".0f"),
     Column("timing/ms_per_action_b1", "ms/action b1", ".2f"),
     Column("timing/ms_per_action_b256", "ms/action b256", ".2f"),

@@ -16,7 +16,8 @@ import numpy as np
 
 __all__ = [
     "GaussianMixtureTarget", "ring_layout", "grid_layout", "Toy2D",
-    "modes_covered", "mode_weights", "sample_mode_frequencies", "reverse_kl",
+    "modes_covered", "mode_weights", "sample_mode_frequencies", "modes_hit", "reverse_kl",
+    "energy_distance",
 ]
 
 
@@ -185,3 +186,22 @@ def sample_mode_frequencies(samples: np.ndarray, target: GaussianMixtureTarget) 
 def reverse_kl(samples: np.ndarray, log_q: np.ndarray, target: GaussianMixtureTarget) -> float:
     """Monte-Carlo KL(q || p) = E_q[log q - log p] from samples of q and their log q."""
     return float(np.mean(np.asarray(log_q, np.float64) - target.log_prob(samples)))
+
+
+def modes_hit(samples: np.ndarray, target: GaussianMixtureTarget,
+              min_fraction: float = 0.5) -> np.ndarray:
+    """(K,) bool: mode k receives at least min_fraction of its true share of the samples."""
+    return sample_mode_frequencies(samples, target) >= min_fraction * target.weights
+
+
+def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """Energy distance 2 E|X-Y| - E|X-X'| - E|Y-Y'| between two samples (N, A) and (M, A).
+
+    Zero iff the distributions agree; V-statistic estimate (includes the zero diagonals), so
+    keep N, M at a few thousand.
+    """
+    def mean_dist(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.mean(np.linalg.norm(a[:, None, :] - b[None, :, :], axis=-1)))
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return 2 * mean_dist(x, y) - mean_dist(x, x) - mean_dist(y, y)
