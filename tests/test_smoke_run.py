@@ -13,6 +13,7 @@ def test_bench_run_leaves_a_complete_mlflow_run(repo_root, tmp_path, monkeypatch
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     code = main(["--gin", "gin/toy2d.gin", "--seeds", "0", "1", "--output-dir",
                  str(tmp_path / "out"), "-b", "VDDConfig.iterations = 20",
+                 "-b", "Benchmark.methods = ['vdd', 'vdd_published']",
                  "-b", "Benchmark.eval_samples = 500", "-b", "Benchmark.timing_repeats = 3",
                  "-b", "TrainerConfig.log_every = 5"])
     gin.clear_config()
@@ -46,3 +47,44 @@ def test_bench_run_leaves_a_complete_mlflow_run(repo_root, tmp_path, monkeypatch
         assert child.data.params["vdd.iterations"] == "20"
         ckpt = {a.path for a in client.list_artifacts(child.info.run_id, "checkpoint")}
         assert ckpt == {"checkpoint/config.json", "checkpoint/model.safetensors"}
+
+
+def test_teachers_train_once_then_come_from_the_cache(repo_root, tmp_path, monkeypatch, capsys):
+    """Teacher rows and VDD from trained teachers, tiny budget; a second invocation reuses the
+    cached teachers (same key, no training) and reproduces the teacher rows exactly."""
+    monkeypatch.chdir(repo_root)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    args = ["--gin", "gin/toy2d.gin", "--seeds", "0", "--output-dir", str(tmp_path / "out"),
+            "-b", "Benchmark.methods = ['beso', 'beso_1', 'ddpm_1', 'vdd_beso', 'vdd_ddpm']",
+            "-b", f"Benchmark.cache_dir = '{tmp_path / 'cache'}'",
+            "-b", "TeacherTrainingConfig.iterations = 30", "-b", "VDDConfig.iterations = 10",
+            "-b", "TeacherTrainingConfig.batch_size = 32",
+            *[b for kind in ("BESOConfig", "DDPMConfig") for b in
+              ("-b", f"{kind}.n_layer = 1", "-b", f"{kind}.n_head = 1", "-b", f"{kind}.n_embd = 16")],
+            "-b", "Benchmark.eval_samples = 300", "-b", "Benchmark.timing_repeats = 2"]
+    results = []
+    for _ in range(2):
+        assert main(args) == 0
+        gin.clear_config()
+        results.append(capsys.readouterr().out)
+    assert "trained in" in results[0] and "from the cache" not in results[0]
+    assert results[1].count("from the cache") == 2
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # one per kind, no leftovers
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("toy2d").experiment_id])
+    by_name: dict[str, list] = {}
+    for r in runs:
+        by_name.setdefault(r.info.run_name, []).append(r)
+    assert len(by_name["teacher-beso"]) == 2
+    assert {r.data.params["teacher.cached"] for r in by_name["teacher-beso"]} == {"True", "False"}
+    for name in ("beso-seed0", "beso_1-seed0", "ddpm_1-seed0"):
+        first, second = by_name[name]
+        assert first.data.metrics["eval/energy_distance"] == second.data.metrics[
+            "eval/energy_distance"]
+    steps = {n: by_name[n][0].data.metrics["timing/forward_passes_per_action"]
+             for n in ("beso-seed0", "beso_1-seed0", "vdd_beso-seed0")}
+    assert steps["beso_1-seed0"] == 1 and steps["vdd_beso-seed0"] == 1 and steps["beso-seed0"] > 1
+    vdd = by_name["vdd_ddpm-seed0"][0]
+    assert vdd.data.tags["teacher"] == "ddpm" and "teacher.key" in vdd.data.params

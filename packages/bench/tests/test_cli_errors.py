@@ -15,7 +15,8 @@ GOOD = "gin/toy2d.gin"
         (["--gin", GOOD, "-b", "VDDConfig.itrations = 5"], "doesn't have a parameter named"),
         (["--gin", GOOD, "-b", "student/MoEConfig.covariance = 'diag'"], "'full' or 'diagonal'"),
         (["--gin", GOOD, "-b", "Benchmark.methods = ['vdd', 'cd']"],
-         "unknown method(s) ['cd']; valid choices: ['vdd', 'vdd_published']"),
+         "unknown method(s) ['cd']; valid choices: ['beso', 'beso_1', 'ddpm', 'ddpm_1', 'vdd', "
+         "'vdd_beso', 'vdd_ddpm', 'vdd_published']"),
         (["--gin", GOOD, "--seeds", "-1"], "seeds must be non-negative"),
     ],
 )

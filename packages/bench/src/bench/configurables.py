@@ -11,10 +11,17 @@ import gin
 import distill
 import envs
 import moe
+import teachers
 
 MoEConfig = gin.external_configurable(moe.MoEConfig, module="moe")
 VDDConfig = gin.external_configurable(distill.VDDConfig, module="distill")
 Toy2D = gin.external_configurable(envs.Toy2D, module="envs")
+BESOConfig = gin.external_configurable(teachers.BESOConfig, module="teachers")
+DDPMConfig = gin.external_configurable(teachers.DDPMConfig, module="teachers")
+TeacherTrainingConfig = gin.external_configurable(teachers.TeacherTrainingConfig,
+                                                  module="teachers")
+BESOScore = gin.external_configurable(teachers.BESOScore, module="teachers")
+DDPMScore = gin.external_configurable(teachers.DDPMScore, module="teachers")
 
 # bench's own configurables register themselves where they are defined
 from bench import experiment, trainer  # noqa: E402,F401  (registers run_benchmark, TrainerConfig)

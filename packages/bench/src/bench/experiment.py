@@ -1,8 +1,10 @@
-"""One benchmark invocation: task x methods x seeds -> trained students, metrics, MLflow runs,
-a result table and the toy figure.
+"""One benchmark invocation: task x methods x seeds -> teachers (trained or from the cache),
+students, metrics, MLflow runs, a result table and the toy figures.
 
 `Benchmark` is what a .gin file configures; constructing it validates every setting (task,
-method names, student and algorithm configs) so that a bad config fails before any training.
+method names, student, algorithm and teacher configs), so a bad config fails before training.
+The dataset is generated once from `data_seed`; seeds vary training and sampling; each
+teacher is trained once (on `data_seed`) and shared by all seeds and methods that use it.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gin
+import torch
 
 from bench import methods as M
 from bench.errors import ConfigError
-from bench.figures import draw_toy_figure
+from bench.figures import draw_sample_figure, draw_toy_figure
 from bench.table import TOY_COLUMNS, ResultTable
+from bench.teacher_store import TrainedTeacher, load_or_train_teacher, teacher_configs
 from bench.timing import measure_inference
-from bench.toy_eval import evaluate_toy, snapshot
+from bench.toy_eval import evaluate_toy, sample_metrics, snapshot
 from bench.trainer import Trainer, TrainerConfig
 
 __all__ = ["Benchmark", "BenchmarkResult"]
@@ -41,7 +45,9 @@ class Benchmark:
     task: object = gin.REQUIRED
     methods: Sequence[str] = gin.REQUIRED
     seeds: Sequence[int] = (0,)
+    data_seed: int = 0
     output_dir: str = "outputs"
+    cache_dir: str = "outputs/cache"
     eval_samples: int = 10_000
     snapshot_iterations: Sequence[int] = (0, 100, 300)  # plus the last iteration
     timing_repeats: int = 50
@@ -58,10 +64,15 @@ class Benchmark:
                 f"{self.eval_samples!r}, {self.timing_repeats!r}"
             )
         self.method_specs = M.resolve_methods(list(self.methods), self.task)
+        self.teacher_kinds = list(dict.fromkeys(
+            m.teacher for m in self.method_specs if m.teacher != "analytic"))
         try:  # build every config once so a bad value stops us before training
             M.student_config(self.task)
             for m in self.method_specs:
-                M.algorithm_config(m)
+                if m.role == "student":
+                    M.algorithm_config(m)
+            for kind in self.teacher_kinds:
+                teacher_configs(kind, self.task)
         except (ValueError, TypeError) as e:
             raise ConfigError(" ".join(str(e).split())) from e
 
@@ -83,39 +94,103 @@ class Benchmark:
         if config_text:
             (out / "config.gin").write_text(config_text)
             parent.log_text(config_text, "config.gin")
-        rows, figure_runs = [], {}
+        rows, figure_runs, samples = [], {}, {}
         status = "FAILED"
         try:
+            dataset = task.make_dataset(self.data_seed)
+            teachers = {kind: self._teacher(kind, dataset, tracker) for kind in self.teacher_kinds}
             for method in self.method_specs:
                 for seed in self.seeds:
-                    row, snaps = self._run_one(method, seed, tracker, out, config_text)
+                    teacher = teachers.get(method.teacher)
+                    if method.role == "student":
+                        row, snaps, draws = self._run_student(method, seed, dataset, teacher,
+                                                              tracker, out, config_text)
+                        if seed == self.seeds[0]:
+                            figure_runs[f"{method.name} (seed {seed})"] = snaps
+                    else:
+                        row, draws = self._run_teacher(method, seed, teacher, tracker)
                     rows.append(row)
                     if seed == self.seeds[0]:
-                        figure_runs[f"{method.name} (seed {seed})"] = snaps
+                        samples[method.name] = draws
             table = ResultTable(rows, TOY_COLUMNS)
             (out / "results.md").write_text(table.markdown())
             (out / "results.csv").write_text(table.csv())
             parent.log_artifact(out / "results.md")
             parent.log_artifact(out / "results.csv")
-            fig = draw_toy_figure(task.target, figure_runs, out / "toy_figure.png")
-            parent.log_artifact(fig)
+            if figure_runs:
+                parent.log_artifact(draw_toy_figure(task.target, figure_runs,
+                                                    out / "toy_figure.png"))
+            parent.log_artifact(draw_sample_figure(task.target, samples, out / "toy_samples.png"))
             operative = gin.operative_config_str()
             (out / "operative_config.gin").write_text(operative)
             parent.log_text(operative, "operative_config.gin")
             print(f"\n[bench] {task.name} results (mean ± std over seeds {list(self.seeds)}):\n")
             print(table.text(), flush=True)
-            print(f"[bench] table, figure and config in {out}; compare runs with "
+            print(f"[bench] table, figures and config in {out}; compare runs with "
                   f"`mlflow ui --backend-store-uri {tracker.tracking_uri}`", flush=True)
             status = "FINISHED"
         finally:
             parent.finish(status)
         return BenchmarkResult(rows, table, out, parent.run_id)
 
-    def _run_one(self, method, seed: int, tracker, out: Path, config_text: str):
+    def _teacher(self, kind: str, dataset, tracker) -> TrainedTeacher:
+        """Load or train the teacher; a fresh training is logged as its own child run."""
+        run = tracker.child(run_name=f"teacher-{kind}",
+                            tags={"task": self.task.name, "method": f"{kind}_training",
+                                  "teacher": kind, "seed": str(self.data_seed)})
+        status = "FAILED"
+        try:
+            arch, train = teacher_configs(kind, self.task)
+            run.log_params({**{f"teacher.{k}": v for k, v in arch.to_dict().items()},
+                            **{f"training.{k}": v for k, v in train.to_dict().items()}})
+            teacher = load_or_train_teacher(
+                kind, self.task, dataset, self.data_seed, cache_dir=self.cache_dir,
+                trainer_config=self.trainer,
+                on_log=lambda it, s: run.log_metrics({f"train/{k}": v for k, v in s.items()},
+                                                     it))
+            run.log_params({"teacher.key": teacher.key, "teacher.cached": teacher.cached,
+                            "teacher.path": str(teacher.path)})
+            if not teacher.cached:
+                run.log_metrics({"train/wall_s": teacher.train_wall_s})
+            status = "FINISHED"
+        finally:
+            run.finish(status)
+        how = "from the cache" if teacher.cached else f"trained in {teacher.train_wall_s:.0f}s"
+        print(f"[bench] teacher {kind}: {how} ({teacher.path})", flush=True)
+        return teacher
+
+    def _run_teacher(self, method, seed: int, teacher: TrainedTeacher, tracker):
+        task, policy = self.task, teacher.policy
+        steps = method.num_steps or policy.config.num_steps
+        run = tracker.child(run_name=f"{method.name}-seed{seed}",
+                            tags={"task": task.name, "method": method.name,
+                                  "teacher": method.teacher, "seed": str(seed)})
+        status = "FAILED"
+        try:
+            run.log_params({"method": method.name, "teacher": method.teacher, "seed": seed,
+                            "num_steps": steps, "sampler": policy.config.sampler,
+                            "teacher.key": teacher.key})
+            gen = torch.Generator().manual_seed(seed)
+            draws = policy.sample_actions(task.observation(self.eval_samples), num_steps=steps,
+                                          generator=gen).cpu().numpy()
+            metrics = sample_metrics(draws, task, seed=seed)
+            metrics.update(measure_inference(
+                lambda obs: policy.sample_actions(obs, num_steps=steps),
+                task.observation(1)[0], forward_passes=steps, repeats=self.timing_repeats))
+            run.log_metrics(metrics)
+            status = "FINISHED"
+        finally:
+            run.finish(status)
+        print(f"[bench] {method.name}-seed{seed}: modes hit {metrics['eval/modes_hit']}/"
+              f"{metrics['eval/num_modes']}, energy distance "
+              f"{metrics['eval/energy_distance']:.3f}", flush=True)
+        return {"method": method.name, "seed": seed, **metrics}, draws
+
+    def _run_student(self, method, seed: int, dataset, teacher, tracker, out: Path,
+                     config_text: str):
         task = self.task
         label = f"{method.name}-seed{seed}"
-        dataset = task.make_dataset(seed)
-        built = M.build_method(method, task, dataset, seed)
+        built = M.build_student(method, task, dataset, seed, teacher=teacher)
         run = tracker.child(run_name=label, tags={"task": task.name, "method": method.name,
                                                   "teacher": method.teacher, "seed": str(seed)})
         status = "FAILED"
@@ -135,8 +210,10 @@ class Benchmark:
                 on_iteration=lambda it: snaps.append(snapshot(built.policy, task, it))
                 if it in want else None,
             )
-            metrics = evaluate_toy(built.policy, task, num_samples=self.eval_samples, seed=seed)
-            metrics.update(measure_inference(built.policy, task.observation(1)[0],
+            metrics, draws = evaluate_toy(built.policy, task, num_samples=self.eval_samples,
+                                          seed=seed)
+            metrics.update(measure_inference(built.policy.sample_actions,
+                                             task.observation(1)[0], forward_passes=1,
                                              repeats=self.timing_repeats))
             metrics["train/wall_s"] = result.wall_s
             run.log_metrics(metrics, step=iters)
@@ -147,6 +224,6 @@ class Benchmark:
         print(f"[bench] {label}: modes {metrics['eval/modes_covered']}/"
               f"{metrics['eval/num_modes']}, reverse KL {metrics['eval/reverse_kl']:.3f}, "
               f"{result.wall_s:.1f}s", flush=True)
-        return {"method": method.name, "seed": seed, **metrics}, snaps
+        return {"method": method.name, "seed": seed, **metrics}, snaps, draws
 
 

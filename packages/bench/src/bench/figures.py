@@ -1,5 +1,6 @@
-"""The toy figure: target density and score field, then each method's experts (means and
-2-sigma covariance ellipses, opacity by gating weight) at several stages of training."""
+"""Toy figures: (1) target density and score field, then each MoE method's experts (means and
+2-sigma covariance ellipses, opacity by gating weight) at several stages of training;
+(2) samples of every method over the target density."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from matplotlib.patches import Ellipse  # noqa: E402
 from bench.toy_eval import MixtureSnapshot  # noqa: E402
 from envs import GaussianMixtureTarget  # noqa: E402
 
-__all__ = ["draw_toy_figure"]
+__all__ = ["draw_toy_figure", "draw_sample_figure"]
 
 
 def _extent(target: GaussianMixtureTarget) -> tuple[float, float]:
@@ -78,6 +79,36 @@ def draw_toy_figure(target: GaussianMixtureTarget,
             ax.set_yticks([])
         for ax in row[1 + len(snaps):]:
             ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def draw_sample_figure(target: GaussianMixtureTarget, samples: dict[str, np.ndarray],
+                       path: str | Path, *, max_points: int = 2000) -> Path:
+    """One panel per method: up to `max_points` of its samples (N, 2) over the target."""
+    n = len(samples) + 1
+    cols = min(n, 5)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    lo, hi = _extent(target)
+    panels = [("target", None), *samples.items()]
+    for ax, (label, pts) in zip(axes.flat, panels):
+        _density(ax, target, alpha=0.6)
+        if pts is None:
+            _score_field(ax, target)
+        else:
+            ax.scatter(pts[:max_points, 0], pts[:max_points, 1], s=2, c="crimson", alpha=0.4)
+        ax.set_title(label)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)

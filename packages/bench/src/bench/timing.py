@@ -32,14 +32,13 @@ def time_call(fn: Callable[[], object], *, repeats: int, warmup: int = 3) -> flo
 
 
 @torch.no_grad()
-def measure_inference(policy, obs_window, *, forward_passes: int = 1, repeats: int = 50,
+def measure_inference(sample_fn: Callable[[torch.Tensor], object], obs_window, *,
+                      forward_passes: int, repeats: int = 50,
                       batch_sizes: tuple[int, ...] = (1, 256)) -> dict[str, float]:
-    """Timing metrics for `policy.sample_actions` on copies of one observation window (T, O)."""
-    policy.eval()
-    window = torch.as_tensor(obs_window, dtype=torch.float32, device=policy.device)
+    """Timing metrics of `sample_fn(obs (B, T, O)) -> actions` on copies of one window (T, O)."""
+    window = torch.as_tensor(obs_window, dtype=torch.float32)
     out = {"timing/forward_passes_per_action": float(forward_passes)}
     for b in batch_sizes:
         obs = window.unsqueeze(0).expand(b, *window.shape).contiguous()
-        out[f"timing/ms_per_action_b{b}"] = time_call(lambda: policy.sample_actions(obs),
-                                                      repeats=repeats)
+        out[f"timing/ms_per_action_b{b}"] = time_call(lambda: sample_fn(obs), repeats=repeats)
     return out

@@ -58,9 +58,11 @@ def sample_metrics(samples: np.ndarray, task: Toy2D, *, seed: int) -> dict:
 
 
 @torch.no_grad()
-def evaluate_toy(policy: MoEPolicy, task: Toy2D, *, num_samples: int, seed: int) -> dict:
+def evaluate_toy(policy: MoEPolicy, task: Toy2D, *, num_samples: int,
+                 seed: int) -> tuple[dict, np.ndarray]:
     """Sample metrics plus what the MoE's tractable mixture allows: experts on modes, mixture
-    weights per mode, Monte-Carlo reverse KL and held-out log-likelihood of target samples."""
+    weights per mode, Monte-Carlo reverse KL and held-out log-likelihood of target samples.
+    Returns (metrics, the mixture samples (N, A) in raw units)."""
     policy.eval()
     target = task.target
     snap = snapshot(policy, task, iteration=-1)
@@ -82,4 +84,4 @@ def evaluate_toy(policy: MoEPolicy, task: Toy2D, *, num_samples: int, seed: int)
         "eval/reverse_kl": reverse_kl(samples, log_q, target),
         "eval/heldout_log_lik": float(held_out_ll.mean()),
         "eval/target_log_lik": float(target.log_prob(held_out).mean()),
-    }
+    }, samples

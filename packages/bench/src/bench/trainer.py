@@ -114,7 +114,8 @@ class Trainer:
                 history.append((it, stats))
                 if on_log:
                     on_log(it, stats)
-                bar.set_postfix(loss=f"{stats.get('expert_loss', float('nan')):.3f}")
+                key, value = next(iter(stats.items()))
+                bar.set_postfix({key: f"{value:.3f}"})
             if it % cfg.checkpoint_every == 0 or it == self.iterations:
                 self._checkpoint(it)
         return TrainResult(self.iterations, time.perf_counter() - start, stats, history)

@@ -1,9 +1,27 @@
 """vdd-teachers: diffusion-policy teachers (BESO/VE, DDPM/VP) and their score adapters.
 
-Not implemented yet (tracked as its own issue): this release holds only the package layout so
-the dependency graph moe <- teachers <- distill <- bench is in place. Until then VDD runs
-against analytic scores (`distill.GaussianMixtureScore`).
+Both teachers share a GPT denoiser (`DiffusionTransformer`, built on `moe.GPT`), keep their
+normalisers inside, sample in a step count chosen per call (one step gives the "-1"
+baselines), and reach distillation only through `BESOScore` / `DDPMScore`.
 """
 
-__version__ = "0.0.1"
-__all__ = ["__version__"]
+from teachers.algorithm import DiffusionAlgorithm, DiffusionStats, TeacherTrainingConfig
+from teachers.base import DiffusionPolicy
+from teachers.beso import BESOPolicy
+from teachers.config import BESOConfig, DDPMConfig, DiffusionConfig
+from teachers.ddpm import DDPMPolicy
+from teachers.ema import EMA
+from teachers.network import DiffusionTransformer, NoiseEmbedding
+from teachers.schedules import cosine_alpha_bars, karras_sigmas, step_subsequence
+from teachers.score import BESOScore, DDPMScore
+
+__version__ = "0.1.0"
+
+TEACHERS: dict[str, type[DiffusionPolicy]] = {"beso": BESOPolicy, "ddpm": DDPMPolicy}
+
+__all__ = [
+    "DiffusionConfig", "BESOConfig", "DDPMConfig", "DiffusionTransformer", "NoiseEmbedding",
+    "DiffusionPolicy", "BESOPolicy", "DDPMPolicy", "EMA", "TeacherTrainingConfig",
+    "DiffusionStats", "DiffusionAlgorithm", "BESOScore", "DDPMScore", "karras_sigmas",
+    "cosine_alpha_bars", "step_subsequence", "TEACHERS", "__version__",
+]

@@ -1,0 +1,97 @@
+"""Trained diffusion teachers, cached on disk under a hash of everything that determines them
+(task settings, data seed, teacher architecture, training settings), so every distillation
+method of a benchmark, and later benchmarks, use the very same teacher.
+
+gin configures each teacher kind under its own scope: `beso/BESOConfig.n_layer = 2`,
+`beso/TeacherTrainingConfig.iterations = 3000`, `beso/BESOScore.sigma_range = (0.05, 0.2)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import gin
+import numpy as np
+import torch
+
+from bench import configurables as cfgs
+from bench.trainer import Trainer, TrainerConfig
+from teachers import BESOPolicy, DDPMPolicy, DiffusionAlgorithm, DiffusionPolicy
+
+__all__ = ["TEACHER_KINDS", "teacher_configs", "teacher_key", "TrainedTeacher",
+           "load_or_train_teacher", "score_adapter"]
+
+TEACHER_KINDS: dict[str, tuple[type[DiffusionPolicy], Callable]] = {
+    "beso": (BESOPolicy, lambda **kw: cfgs.BESOConfig(**kw)),
+    "ddpm": (DDPMPolicy, lambda **kw: cfgs.DDPMConfig(**kw)),
+}
+CACHE_FORMAT = 1  # bump when training code changes what a cached teacher means
+
+
+def teacher_configs(kind: str, task):
+    """(architecture config, training config) of a teacher kind, read under gin scope `kind`."""
+    _, make_cfg = TEACHER_KINDS[kind]
+    with gin.config_scope(kind):
+        return (make_cfg(obs_dim=task.obs_dim, action_dim=task.action_dim, window=task.window),
+                cfgs.TeacherTrainingConfig())
+
+
+def teacher_key(kind: str, task, data_seed: int, arch, train) -> str:
+    blob = json.dumps({"format": CACHE_FORMAT, "kind": kind, "task": task.name,
+                       "task_settings": _settings(task), "data_seed": data_seed,
+                       "teacher": asdict(arch), "training": asdict(train)},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _settings(task) -> dict:
+    return {k: v for k, v in asdict(task).items() if not k.startswith("_")}
+
+
+@dataclass
+class TrainedTeacher:
+    kind: str
+    policy: DiffusionPolicy
+    key: str
+    path: Path
+    cached: bool
+    train_wall_s: float  # 0 when loaded from the cache
+
+
+def load_or_train_teacher(kind: str, task, dataset: dict[str, np.ndarray], data_seed: int, *,
+                          cache_dir: str | Path, trainer_config: TrainerConfig,
+                          on_log: Callable[[int, dict], None] | None = None) -> TrainedTeacher:
+    """Load the cached teacher for these settings, or train it (seeded) and cache it."""
+    cls, _ = TEACHER_KINDS[kind]
+    arch, train = teacher_configs(kind, task)
+    key = teacher_key(kind, task, data_seed, arch, train)
+    path = Path(cache_dir) / f"{task.name}-{kind}-{key}"
+    if (path / "config.json").is_file():
+        return TrainedTeacher(kind, cls.load(path, expect_config=arch), key, path, True, 0.0)
+    torch.manual_seed(data_seed)
+    policy = cls(arch)
+    policy.fit_normalizers(dataset["obs"], dataset["actions"])
+    algo = DiffusionAlgorithm(policy, train)
+    work = path.with_name(path.name + ".training")
+    start = time.perf_counter()
+    Trainer(algo, dataset, iterations=train.iterations, batch_size=train.batch_size,
+            checkpoint_dir=work, seed=data_seed, config=trainer_config,
+            label=f"teacher {kind}").fit(on_log=on_log)
+    wall = time.perf_counter() - start
+    policy.save(path, extra={"key": key, "iterations": train.iterations, "train_wall_s": wall})
+    shutil.rmtree(work, ignore_errors=True)  # the finished teacher is the cached one
+    return TrainedTeacher(kind, policy.eval(), key, path, False, wall)
+
+
+def score_adapter(teacher: TrainedTeacher):
+    """The teacher's score adapter, its noise range read under gin scope `teacher.kind`."""
+    with gin.config_scope(teacher.kind):
+        if teacher.kind == "beso":
+            return cfgs.BESOScore(teacher.policy)
+        return cfgs.DDPMScore(teacher.policy)

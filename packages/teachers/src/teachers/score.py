@@ -1,0 +1,88 @@
+"""Score adapters: grad_a log pi(a | s) of a trained teacher, for distillation (VDD).
+
+Both match distill's ScoreAdapter protocol: score(actions (N, T, A), obs (N, T, O)) ->
+(N, T, A), all in the teacher's *normalised* units, without gradient. The queried action is
+clean; the score is taken at a small noise level drawn per query row.
+
+Shapes: N query rows, T window, O obs dim, A action dim.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from teachers.base import eval_mode
+from teachers.beso import BESOPolicy
+from teachers.ddpm import DDPMPolicy
+
+__all__ = ["BESOScore", "DDPMScore"]
+
+
+def _check(policy, actions: torch.Tensor, obs: torch.Tensor) -> None:
+    policy.check_obs(obs)
+    policy.check_actions(actions, obs)
+
+
+class BESOScore:
+    """score = (D(a; sigma | s) - a) / sigma^2 with sigma ~ U[lo, hi] per row.
+
+    This is the score of the data convolved with N(0, sigma^2): at sigma -> 0 the score of the
+    teacher itself, smoothed over a radius ~sigma (normalised units).
+    """
+
+    def __init__(self, policy: BESOPolicy, sigma_range: tuple[float, float] = (0.05, 0.2), *,
+                 generator: torch.Generator | None = None) -> None:
+        if not isinstance(policy, BESOPolicy):
+            raise TypeError(f"BESOScore needs a BESOPolicy, got {type(policy).__name__}")
+        lo, hi = (float(v) for v in sigma_range)
+        if not 0 < lo <= hi:
+            raise ValueError(f"BESOScore needs 0 < sigma_lo <= sigma_hi, got {sigma_range!r}")
+        self.policy, self.sigma_range, self.generator = policy, (lo, hi), generator
+
+    @torch.no_grad()
+    def score(self, actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        _check(self.policy, actions, obs)
+        lo, hi = self.sigma_range
+        u = torch.rand(actions.shape[0], generator=self.generator, device=actions.device)
+        sigma = lo + (hi - lo) * u
+        with eval_mode(self.policy):
+            denoised = self.policy.denoise(actions, sigma, obs)
+        return (denoised - actions) / sigma[:, None, None] ** 2
+
+
+class DDPMScore:
+    """score = -eps(x, t | s) / sqrt(1 - alpha_bar_t) with t ~ U{t_lo..t_hi} per row.
+
+    By default (`scale_input=False`, as the published VDD code does) the clean action is fed
+    as x_t directly, although the VP marginal at step t is scaled by sqrt(alpha_bar_t): this is
+    the step-t marginal's score evaluated at x = a. For small t, alpha_bar_t ~ 1 and the
+    difference is small. With `scale_input=True` the query is x_t = sqrt(alpha_bar_t) a and the
+    result is the chain-ruled score in a: sqrt(alpha_bar_t) * score_t(sqrt(alpha_bar_t) a), i.e.
+    the score of the data convolved with N(0, (1 - alpha_bar_t) / alpha_bar_t) (a VE score).
+    """
+
+    def __init__(self, policy: DDPMPolicy, t_range: tuple[int, int] = (1, 2), *,
+                 scale_input: bool = False, generator: torch.Generator | None = None) -> None:
+        if not isinstance(policy, DDPMPolicy):
+            raise TypeError(f"DDPMScore needs a DDPMPolicy, got {type(policy).__name__}")
+        lo, hi = t_range
+        n = policy.config.num_train_steps
+        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= n):
+            raise ValueError(
+                f"DDPMScore needs integer 1 <= t_lo <= t_hi <= num_train_steps={n}, got {t_range!r}"
+            )
+        self.policy, self.t_range = policy, (lo, hi)
+        self.scale_input, self.generator = scale_input, generator
+
+    @torch.no_grad()
+    def score(self, actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        _check(self.policy, actions, obs)
+        lo, hi = self.t_range
+        t = torch.randint(lo, hi + 1, (actions.shape[0],), generator=self.generator,
+                          device=actions.device)
+        ab = self.policy.alpha_bars.to(actions.device)[t][:, None, None]
+        x = ab.sqrt() * actions if self.scale_input else actions
+        with eval_mode(self.policy):
+            eps = self.policy.predict_eps(x, t, obs)
+        score = -eps / (1 - ab).sqrt()
+        return ab.sqrt() * score if self.scale_input else score
