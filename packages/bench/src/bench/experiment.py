@@ -135,11 +135,9 @@ class Benchmark:
 
     def _teacher(self, kind: str, dataset, tracker) -> TrainedTeacher:
         """Load or train the teacher; a fresh training is logged as its own child run."""
-        run = tracker.child(run_name=f"teacher-{kind}",
-                            tags={"task": self.task.name, "method": f"{kind}_training",
-                                  "teacher": kind, "seed": str(self.data_seed)})
-        status = "FAILED"
-        try:
+        tags = {"task": self.task.name, "method": f"{kind}_training", "teacher": kind,
+                "seed": str(self.data_seed)}
+        with tracker.child_run(run_name=f"teacher-{kind}", tags=tags) as run:
             arch, train = teacher_configs(kind, self.task)
             run.log_params({**{f"teacher.{k}": v for k, v in arch.to_dict().items()},
                             **{f"training.{k}": v for k, v in train.to_dict().items()}})
@@ -152,9 +150,6 @@ class Benchmark:
                             "teacher.path": str(teacher.path)})
             if not teacher.cached:
                 run.log_metrics({"train/wall_s": teacher.train_wall_s})
-            status = "FINISHED"
-        finally:
-            run.finish(status)
         how = "from the cache" if teacher.cached else f"trained in {teacher.train_wall_s:.0f}s"
         print(f"[bench] teacher {kind}: {how} ({teacher.path})", flush=True)
         return teacher
@@ -162,11 +157,9 @@ class Benchmark:
     def _run_teacher(self, method, seed: int, teacher: TrainedTeacher, tracker):
         task, policy = self.task, teacher.policy
         steps = method.num_steps or policy.config.num_steps
-        run = tracker.child(run_name=f"{method.name}-seed{seed}",
-                            tags={"task": task.name, "method": method.name,
-                                  "teacher": method.teacher, "seed": str(seed)})
-        status = "FAILED"
-        try:
+        tags = {"task": task.name, "method": method.name, "teacher": method.teacher,
+                "seed": str(seed)}
+        with tracker.child_run(run_name=f"{method.name}-seed{seed}", tags=tags) as run:
             run.log_params({"method": method.name, "teacher": method.teacher, "seed": seed,
                             "num_steps": steps, "sampler": policy.config.sampler,
                             "teacher.key": teacher.key})
@@ -178,9 +171,6 @@ class Benchmark:
                 lambda obs: policy.sample_actions(obs, num_steps=steps),
                 task.observation(1)[0], forward_passes=steps, repeats=self.timing_repeats))
             run.log_metrics(metrics)
-            status = "FINISHED"
-        finally:
-            run.finish(status)
         print(f"[bench] {method.name}-seed{seed}: modes hit {metrics['eval/modes_hit']}/"
               f"{metrics['eval/num_modes']}, energy distance "
               f"{metrics['eval/energy_distance']:.3f}", flush=True)
@@ -191,10 +181,9 @@ class Benchmark:
         task = self.task
         label = f"{method.name}-seed{seed}"
         built = M.build_student(method, task, dataset, seed, teacher=teacher)
-        run = tracker.child(run_name=label, tags={"task": task.name, "method": method.name,
-                                                  "teacher": method.teacher, "seed": str(seed)})
-        status = "FAILED"
-        try:
+        tags = {"task": task.name, "method": method.name, "teacher": method.teacher,
+                "seed": str(seed)}
+        with tracker.child_run(run_name=label, tags=tags) as run:
             run.log_params(built.params)
             if config_text:
                 run.log_text(config_text, "config.gin")
@@ -218,9 +207,6 @@ class Benchmark:
             metrics["train/wall_s"] = result.wall_s
             run.log_metrics(metrics, step=iters)
             run.log_artifact(out / label / "checkpoint", "checkpoint")
-            status = "FINISHED"
-        finally:
-            run.finish(status)
         print(f"[bench] {label}: modes {metrics['eval/modes_covered']}/"
               f"{metrics['eval/num_modes']}, reverse KL {metrics['eval/reverse_kl']:.3f}, "
               f"{result.wall_s:.1f}s", flush=True)

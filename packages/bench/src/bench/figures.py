@@ -43,6 +43,22 @@ def _score_field(ax, target: GaussianMixtureTarget) -> None:
     ax.quiver(X, Y, s[..., 0], s[..., 1], color="0.3", width=0.003)
 
 
+def _frame(ax, lo: float, hi: float) -> None:
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _save(fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _experts(ax, snap: MixtureSnapshot) -> None:
     wmax = max(float(snap.weights.max()), 1e-9)
     for mu, cov, w in zip(snap.means, snap.covariances, snap.weights):
@@ -71,19 +87,11 @@ def draw_toy_figure(target: GaussianMixtureTarget,
             _density(ax, target, alpha=0.5)
             _experts(ax, snap)
             ax.set_title(f"iteration {snap.iteration}")
-        for ax in row:
-            ax.set_xlim(lo, hi)
-            ax.set_ylim(lo, hi)
-            ax.set_aspect("equal")
-            ax.set_xticks([])
-            ax.set_yticks([])
+        for ax in row[: 1 + len(snaps)]:
+            _frame(ax, lo, hi)
         for ax in row[1 + len(snaps):]:
             ax.axis("off")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def draw_sample_figure(target: GaussianMixtureTarget, samples: dict[str, np.ndarray],
@@ -102,15 +110,7 @@ def draw_sample_figure(target: GaussianMixtureTarget, samples: dict[str, np.ndar
         else:
             ax.scatter(pts[:max_points, 0], pts[:max_points, 1], s=2, c="crimson", alpha=0.4)
         ax.set_title(label)
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(lo, hi)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _frame(ax, lo, hi)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

@@ -8,7 +8,9 @@ directory) unless MLFLOW_TRACKING_URI points elsewhere, e.g. at an `mlflow serve
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +73,14 @@ class Tracker:
         tags = {**tags, "mlflow.parentRunId": self.parent.run_id}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         return RunLogger(self.client, run.info.run_id)
+
+    @contextlib.contextmanager
+    def child_run(self, *, run_name: str, tags: dict[str, str]) -> Iterator[RunLogger]:
+        """A child run that ends FINISHED, or FAILED if the block raises."""
+        run = self.child(run_name=run_name, tags=tags)
+        status = "FAILED"
+        try:
+            yield run
+            status = "FINISHED"
+        finally:
+            run.finish(status)

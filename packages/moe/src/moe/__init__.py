@@ -3,17 +3,21 @@
 One forward pass per action and a tractable likelihood; usable on its own in a controller.
 """
 
-from moe.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from moe.checkpoint import (
+    FORMAT_VERSION, CheckpointError, load_checkpoint, load_state_strict, save_checkpoint,
+)
 from moe.gpt import GPT, GPTConfig
 from moe.heads import ExpertHeads, GatingNet
 from moe.mixture import GaussianMixture, gaussian_entropy, gaussian_log_prob
 from moe.normalizer import Normalizer
+from moe.obs_window import ObservationWindow
 from moe.policy import MoEConfig, MoEPolicy, kmeans_pp
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "save_checkpoint",
+    "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "load_state_strict",
+    "save_checkpoint", "ObservationWindow",
     "GPT", "GPTConfig", "ExpertHeads", "GatingNet", "GaussianMixture", "gaussian_entropy",
     "gaussian_log_prob", "Normalizer", "MoEConfig", "MoEPolicy", "kmeans_pp", "__version__",
 ]

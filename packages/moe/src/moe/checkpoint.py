@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint"]
+__all__ = ["FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint",
+           "load_state_strict"]
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -85,3 +86,24 @@ def load_checkpoint(
     if meta.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {meta.get('kind')!r} checkpoint, not a {kind!r}")
     return meta["config"], load_file(str(path / WEIGHTS)), meta.get("extra", {})
+
+
+def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor],
+                      directory: str | os.PathLike) -> None:
+    """Load `state` into `module`, raising CheckpointError that names missing, unexpected or
+    mis-shaped tensors (instead of torch's multi-line error)."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{directory}: checkpoint does not fit {type(module).__name__} (missing "
+            f"{missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    for k, v in state.items():
+        if v.shape != own[k].shape:
+            raise CheckpointError(
+                f"{directory}: tensor {k} has shape {tuple(v.shape)}, the config gives "
+                f"{tuple(own[k].shape)}"
+            )
+    module.load_state_dict(state)

@@ -12,7 +12,6 @@ Raw = the environment's units; normalised = what the network sees (the Normalize
 from __future__ import annotations
 
 import os
-from collections import deque
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -20,11 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from moe.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from moe.checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
 from moe.gpt import GPT, GPTConfig
 from moe.heads import ExpertHeads, GatingNet
 from moe.mixture import GaussianMixture
 from moe.normalizer import Normalizer
+from moe.obs_window import ObservationWindow
 
 __all__ = ["MoEConfig", "MoEPolicy", "kmeans_pp"]
 
@@ -109,7 +109,7 @@ class MoEPolicy(nn.Module):
                       num_layers=c.gating_layers)
             if c.gating == "learned" else None
         )
-        self._obs_queue: deque[torch.Tensor] = deque(maxlen=c.window)
+        self._obs_window = ObservationWindow(c.window, c.obs_dim)
 
     # ------------------------------------------------------------------ parameters
     def expert_parameters(self) -> list[nn.Parameter]:
@@ -195,33 +195,13 @@ class MoEPolicy(nn.Module):
         Keeps the last `window` observations (the first one repeated at the start of an
         episode); call `reset()` between episodes. Returns numpy for numpy input, else a tensor.
         """
-        as_numpy = not torch.is_tensor(obs)
-        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        single = x.dim() == 1
-        if single:
-            x = x.unsqueeze(0)
-        if x.dim() != 2 or x.shape[-1] != self.config.obs_dim:
-            raise ValueError(
-                f"act expects one observation (obs_dim={self.config.obs_dim},) or a batch "
-                f"(B, {self.config.obs_dim}), got {tuple(x.shape)}"
-            )
-        if self._obs_queue and self._obs_queue[-1].shape[0] != x.shape[0]:
-            raise ValueError(
-                f"act got a batch of {x.shape[0]} after batches of {self._obs_queue[-1].shape[0]};"
-                " call reset() when the number of environments changes"
-            )
-        if not self._obs_queue:
-            self._obs_queue.extend([x] * self.config.window)
-        else:
-            self._obs_queue.append(x)
-        action = self.sample_actions(torch.stack(list(self._obs_queue), dim=1), greedy=greedy)
-        if single:
-            action = action[0]
-        return action.cpu().numpy() if as_numpy else action
+        window, single, as_numpy = self._obs_window.push(obs, self.device)
+        action = self.sample_actions(window, greedy=greedy)
+        return self._obs_window.answer(action, single, as_numpy)
 
     def reset(self) -> None:
         """Forget the observation window (call at the start of every episode)."""
-        self._obs_queue.clear()
+        self._obs_window.clear()
 
     # ------------------------------------------------------------------ fitting helpers
     def fit_normalizers(self, obs: Any, actions: Any) -> None:
@@ -262,21 +242,7 @@ class MoEPolicy(nn.Module):
         """Rebuild a policy from `save`'s directory; shape mismatches raise CheckpointError."""
         cfg, state, _ = load_checkpoint(directory, kind=CHECKPOINT_KIND)
         policy = cls(MoEConfig.from_dict(cfg))
-        own = policy.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        if missing or unexpected:
-            raise CheckpointError(
-                f"{directory}: checkpoint does not fit MoEPolicy (missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]})"
-            )
-        for k, v in state.items():
-            if v.shape != own[k].shape:
-                raise CheckpointError(
-                    f"{directory}: tensor {k} has shape {tuple(v.shape)}, the config gives "
-                    f"{tuple(own[k].shape)}"
-                )
-        policy.load_state_dict(state)
+        load_state_strict(policy, state, directory)
         return policy.to(device).eval()
 
 

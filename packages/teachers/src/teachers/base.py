@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any, ClassVar
@@ -19,7 +18,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from moe import CheckpointError, Normalizer, load_checkpoint, save_checkpoint
+from moe import (
+    CheckpointError, Normalizer, ObservationWindow, load_checkpoint, load_state_strict,
+    save_checkpoint,
+)
 
 from teachers.config import DiffusionConfig
 from teachers.network import DiffusionTransformer
@@ -57,7 +59,7 @@ class DiffusionPolicy(nn.Module):
         self.obs_normalizer = Normalizer(config.obs_dim)
         self.action_normalizer = Normalizer(config.action_dim)
         self.model = DiffusionTransformer(config)
-        self._obs_queue: deque[torch.Tensor] = deque(maxlen=config.window)
+        self._obs_window = ObservationWindow(config.window, config.obs_dim)
 
     @property
     def device(self) -> torch.device:
@@ -154,34 +156,13 @@ class DiffusionPolicy(nn.Module):
         Keeps the last `window` observations (the first one repeated at the start of an
         episode); call `reset()` between episodes. Returns numpy for numpy input, else a tensor.
         """
-        as_numpy = not torch.is_tensor(obs)
-        x = self._as_tensor(obs)
-        single = x.dim() == 1
-        if single:
-            x = x.unsqueeze(0)
-        if x.dim() != 2 or x.shape[-1] != self.config.obs_dim:
-            raise ValueError(
-                f"act expects one observation (obs_dim={self.config.obs_dim},) or a batch "
-                f"(B, {self.config.obs_dim}), got {tuple(x.shape)}"
-            )
-        if self._obs_queue and self._obs_queue[-1].shape[0] != x.shape[0]:
-            raise ValueError(
-                f"act got a batch of {x.shape[0]} after batches of {self._obs_queue[-1].shape[0]};"
-                " call reset() when the number of environments changes"
-            )
-        if not self._obs_queue:
-            self._obs_queue.extend([x] * self.config.window)
-        else:
-            self._obs_queue.append(x)
-        action = self.sample_actions(torch.stack(list(self._obs_queue), dim=1),
-                                     num_steps=num_steps, sampler=sampler)
-        if single:
-            action = action[0]
-        return action.cpu().numpy() if as_numpy else action
+        window, single, as_numpy = self._obs_window.push(obs, self.device)
+        action = self.sample_actions(window, num_steps=num_steps, sampler=sampler)
+        return self._obs_window.answer(action, single, as_numpy)
 
     def reset(self) -> None:
         """Forget the observation window (call at the start of every episode)."""
-        self._obs_queue.clear()
+        self._obs_window.clear()
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, directory: str | os.PathLike, *, extra: dict[str, Any] | None = None):
@@ -216,19 +197,5 @@ class DiffusionPolicy(nn.Module):
             if diff:
                 raise CheckpointError(f"{directory}: config mismatch ({'; '.join(diff)})")
         policy = cls(config)
-        own = policy.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        if missing or unexpected:
-            raise CheckpointError(
-                f"{directory}: checkpoint does not fit {cls.__name__} (missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]})"
-            )
-        for k, v in state.items():
-            if v.shape != own[k].shape:
-                raise CheckpointError(
-                    f"{directory}: tensor {k} has shape {tuple(v.shape)}, the config gives "
-                    f"{tuple(own[k].shape)}"
-                )
-        policy.load_state_dict(state)
+        load_state_strict(policy, state, directory)
         return policy.to(device).eval()
