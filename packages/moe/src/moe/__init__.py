@@ -10,14 +10,14 @@ from moe.gpt import GPT, GPTConfig
 from moe.heads import ExpertHeads, GatingNet
 from moe.mixture import GaussianMixture, gaussian_entropy, gaussian_log_prob
 from moe.normalizer import Normalizer
-from moe.obs_window import ObservationWindow
+from moe.obs_window import ObservationWindow, check_obs_window
 from moe.policy import MoEConfig, MoEPolicy, kmeans_pp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FORMAT_VERSION", "CheckpointError", "load_checkpoint", "load_state_strict",
-    "save_checkpoint", "ObservationWindow",
+    "save_checkpoint", "ObservationWindow", "check_obs_window",
     "GPT", "GPTConfig", "ExpertHeads", "GatingNet", "GaussianMixture", "gaussian_entropy",
     "gaussian_log_prob", "Normalizer", "MoEConfig", "MoEPolicy", "kmeans_pp", "__version__",
 ]

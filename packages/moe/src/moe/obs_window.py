@@ -7,7 +7,23 @@ from typing import Any
 
 import torch
 
-__all__ = ["ObservationWindow"]
+__all__ = ["ObservationWindow", "check_obs_window"]
+
+
+def check_obs_window(obs_BTO: torch.Tensor, *, obs_dim: int, window: int) -> None:
+    """Raise a ValueError naming the problem unless obs is (B, T, obs_dim) with 1 <= T <= window."""
+    if obs_BTO.dim() != 3:
+        raise ValueError(
+            f"observations must be shaped (batch, window, obs_dim), got {tuple(obs_BTO.shape)}"
+        )
+    if obs_BTO.shape[-1] != obs_dim:
+        raise ValueError(
+            f"observations have obs_dim {obs_BTO.shape[-1]}, the policy expects {obs_dim}"
+        )
+    if not 1 <= obs_BTO.shape[1] <= window:
+        raise ValueError(
+            f"observation window of {obs_BTO.shape[1]} steps, the policy takes 1..{window}"
+        )
 
 
 class ObservationWindow:

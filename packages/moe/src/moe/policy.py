@@ -24,7 +24,7 @@ from moe.gpt import GPT, GPTConfig
 from moe.heads import ExpertHeads, GatingNet
 from moe.mixture import GaussianMixture
 from moe.normalizer import Normalizer
-from moe.obs_window import ObservationWindow
+from moe.obs_window import ObservationWindow, check_obs_window
 
 __all__ = ["MoEConfig", "MoEPolicy", "kmeans_pp"]
 
@@ -126,19 +126,7 @@ class MoEPolicy(nn.Module):
 
     # ------------------------------------------------------------------ normalised space
     def check_obs(self, obs_BTO: torch.Tensor) -> None:
-        c = self.config
-        if obs_BTO.dim() != 3:
-            raise ValueError(
-                f"observations must be shaped (batch, window, obs_dim), got {tuple(obs_BTO.shape)}"
-            )
-        if obs_BTO.shape[-1] != c.obs_dim:
-            raise ValueError(
-                f"observations have obs_dim {obs_BTO.shape[-1]}, the policy expects {c.obs_dim}"
-            )
-        if not 1 <= obs_BTO.shape[1] <= c.window:
-            raise ValueError(
-                f"observation window of {obs_BTO.shape[1]} steps, the policy takes 1..{c.window}"
-            )
+        check_obs_window(obs_BTO, obs_dim=self.config.obs_dim, window=self.config.window)
 
     def features(self, obs_norm_BTO: torch.Tensor) -> torch.Tensor:
         """Backbone features (B, T, D) of normalised observations."""

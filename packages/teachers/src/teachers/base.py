@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from moe import (
-    CheckpointError, Normalizer, ObservationWindow, load_checkpoint, load_state_strict,
-    save_checkpoint,
+    CheckpointError, Normalizer, ObservationWindow, check_obs_window, load_checkpoint,
+    load_state_strict, save_checkpoint,
 )
 
 from teachers.config import DiffusionConfig
@@ -76,19 +76,7 @@ class DiffusionPolicy(nn.Module):
 
     # ------------------------------------------------------------------ checks and units
     def check_obs(self, obs_BTO: torch.Tensor) -> None:
-        c = self.config
-        if obs_BTO.dim() != 3:
-            raise ValueError(
-                f"observations must be shaped (batch, window, obs_dim), got {tuple(obs_BTO.shape)}"
-            )
-        if obs_BTO.shape[-1] != c.obs_dim:
-            raise ValueError(
-                f"observations have obs_dim {obs_BTO.shape[-1]}, the policy expects {c.obs_dim}"
-            )
-        if not 1 <= obs_BTO.shape[1] <= c.window:
-            raise ValueError(
-                f"observation window of {obs_BTO.shape[1]} steps, the policy takes 1..{c.window}"
-            )
+        check_obs_window(obs_BTO, obs_dim=self.config.obs_dim, window=self.config.window)
 
     def check_actions(self, actions_BTA: torch.Tensor, obs_BTO: torch.Tensor) -> None:
         if actions_BTA.dim() != 3 or actions_BTA.shape[-1] != self.config.action_dim:
