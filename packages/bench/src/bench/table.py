@@ -24,6 +24,7 @@ TOY_COLUMNS = (
     Column("eval/modes_covered", "modes covered (experts)", ".1f"),
     Column("eval/all_modes_covered", "seeds with all modes", count=True),
     Column("eval/modes_hit", "modes hit (samples)", ".1f"),
+    Column("eval/sample_freq_error_max", "max freq error", ".3f"),
     Column("eval/weight_error_max", "max weight error", ".3f"),
     Column("eval/energy_distance", "energy distance", ".3f"),
     Column("eval/reverse_kl", "reverse KL (nats)", ".3f"),
