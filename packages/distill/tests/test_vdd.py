@@ -61,7 +61,7 @@ def test_reseeding_moves_a_duplicate_expert_to_the_uncovered_mode():
                                  action_std=policy.action_normalizer.std)
     algo = VDD(policy, score, VDDConfig(iterations=100, batch_size=256, expert_init="random",
                                         reseed_every=10, reseed_until=1.0))
-    obs, actions = algo._normalise(batches(data, 1, 256, rng)[0])
+    obs, actions = policy.normalize_batch(batches(data, 1, 256, rng)[0])
     own = algo.own_responsibility(obs)
     assert own[2] > 0.9 and own[0] < 0.6 and own[1] < 0.6
     algo.iteration = 9  # the next check is due

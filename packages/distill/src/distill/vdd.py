@@ -98,8 +98,6 @@ class VDDStats:
 class VDD:
     """The VDD algorithm: owns the optimisers; `update(batches)` runs one iteration."""
 
-    needs_teacher = True
-
     def __init__(
         self,
         policy: MoEPolicy,
@@ -135,7 +133,7 @@ class VDD:
         if len(batches) != self.config.cmp_steps:
             raise ValueError(f"VDD.update needs {self.config.cmp_steps} batches, got {len(batches)}")
         self.policy.train()
-        normed = [self._normalise(b) for b in batches]
+        normed = [self.policy.normalize_batch(b) for b in batches]
         expert = [self._expert_step(obs) for obs, _ in normed]
         gating_loss, gating_entropy = self._gating_step(*normed[-1])
         reseeded = self._maybe_reseed(*normed[-1])
@@ -151,12 +149,6 @@ class VDD:
             lr=lr,
             reseeded=reseeded,
         )
-
-    def _normalise(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        p = self.policy
-        obs = p.obs_normalizer.normalize(batch["obs"].to(p.device, torch.float32))
-        actions = p.action_normalizer.normalize(batch["actions"].to(p.device, torch.float32))
-        return obs, actions
 
     def _expert_step(self, obs_BTO: torch.Tensor) -> tuple[float, float]:
         c = self.config

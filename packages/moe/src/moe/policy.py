@@ -197,10 +197,21 @@ class MoEPolicy(nn.Module):
         self.obs_normalizer.fit(obs)
         self.action_normalizer.fit(actions)
 
+    def normalize_batch(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw batch {"obs": (B, T, O), "actions": (B, T, A)} -> normalised (obs, actions)."""
+        obs = torch.as_tensor(batch["obs"], dtype=torch.float32, device=self.device)
+        actions = torch.as_tensor(batch["actions"], dtype=torch.float32, device=self.device)
+        self.check_obs(obs)
+        if actions.shape[:2] != obs.shape[:2] or actions.shape[-1] != self.config.action_dim:
+            raise ValueError(
+                f"actions must be shaped (batch, window, action_dim={self.config.action_dim}) "
+                f"like the observations {tuple(obs.shape)}, got {tuple(actions.shape)}"
+            )
+        return self.obs_normalizer.normalize(obs), self.action_normalizer.normalize(actions)
+
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Maximum-likelihood loss: mean negative log-likelihood of (obs, actions), normalised."""
-        obs = self.obs_normalizer.normalize(batch["obs"].to(self.device))
-        actions = self.action_normalizer.normalize(batch["actions"].to(self.device))
+        obs, actions = self.normalize_batch(batch)
         nll = -self(obs).log_prob(actions).mean()
         return nll, {"nll": float(nll.detach())}
 

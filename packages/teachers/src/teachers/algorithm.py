@@ -105,8 +105,6 @@ class DiffusionStats:
 class DiffusionAlgorithm:
     """Trains a BESO or DDPM teacher; `update([batch])` runs one optimiser step."""
 
-    needs_teacher = False
-
     def __init__(self, policy: DiffusionPolicy, config: TeacherTrainingConfig) -> None:
         if not isinstance(policy, DiffusionPolicy):
             raise TypeError(
