@@ -1,0 +1,141 @@
+"""The shared gymnasium env of the rod tasks: desired-position actions, the rod controller,
+seeded contexts, success/failure, mode tracking and headless rendering.
+
+A task subclass supplies its scene bodies, its context (sampled or given through
+`reset(options={"context": ...})`), its observation, and its success / failure / mode rules.
+Actions are deltas of the desired TCP position (a_t = des[t+1] - des[t]); at reset the desired
+position equals the TCP. Episodes end on success, failure or after `max_steps` (truncation).
+`info` carries "success", "failure", "mode" (-1 until known) and "context".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from envs.d3il.scene import FRAME_SKIP
+
+__all__ = ["RodTaskEnv"]
+
+
+class RodTaskEnv(gym.Env):
+    """Base of Avoiding, Aligning and Pushing (see their docstrings for the task rules)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 1000 // FRAME_SKIP}
+
+    task_name: str = ""
+    action_dims: int = 2  # 2: x, y (z held); 3: x, y, z
+    max_steps: int = 250
+    max_delta: float = 0.03  # per-step clip of the desired-position delta (m)
+    start_tcp: tuple[float, float, float] = (0.5, 0.0, 0.01)
+    obs_dim: int = 4
+
+    def __init__(self, *, render_mode: str | None = None, width: int = 160, height: int = 160,
+                 camera: str = "overview") -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode, self.width, self.height, self.camera = render_mode, width, height, camera
+        self.model = mujoco.MjModel.from_xml_string(self.scene())
+        self.data = mujoco.MjData(self.model)
+        self._tcp_site = self.model.site("tcp").id
+        self._rod_qpos = np.array([self.model.joint(f"rod_{a}").qposadr[0] for a in "xyz"])
+        self._rod_dof = np.array([self.model.joint(f"rod_{a}").dofadr[0] for a in "xyz"])
+        self._rod_geom = self.model.geom("rod").id
+        self._renderer: mujoco.Renderer | None = None
+        high = np.full(self.action_dims, self.max_delta, dtype=np.float32)
+        self.action_space = gym.spaces.Box(-high, high, dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float64)
+        self.des = np.zeros(3)
+        self.context: np.ndarray = np.zeros(0)
+        self.steps = 0
+        self.mode = -1
+
+    # ------------------------------------------------------------------ task hooks
+    def scene(self) -> str:
+        raise NotImplementedError
+
+    def sample_context(self, rng: np.random.Generator) -> np.ndarray:
+        return np.zeros(0)
+
+    def apply_context(self, context: np.ndarray) -> None:
+        """Place the task's bodies for `context` (qpos of free joints, target poses)."""
+
+    def observation(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def is_success(self) -> bool:
+        raise NotImplementedError
+
+    def is_failure(self) -> bool:
+        return False
+
+    def update_mode(self) -> None:
+        """Track the mode after each step (sets `self.mode`, -1 while undecided)."""
+
+    # ------------------------------------------------------------------ state
+    @property
+    def tcp(self) -> np.ndarray:
+        return self.data.site_xpos[self._tcp_site].copy()
+
+    def rod_contacts(self, geom_ids) -> bool:
+        """Whether the rod touches any of `geom_ids` now."""
+        ids = set(int(g) for g in geom_ids)
+        for c in self.data.contact[: self.data.ncon]:
+            pair = {int(c.geom1), int(c.geom2)}
+            if self._rod_geom in pair and pair & ids:
+                return True
+        return False
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        mujoco.mj_resetData(self.model, self.data)
+        context = options.get("context")
+        if context is None:
+            context = self.sample_context(self.np_random)
+        self.context = np.asarray(context, dtype=np.float64).copy()
+        self.apply_context(self.context)
+        self.des = np.asarray(self.start_tcp, dtype=np.float64).copy()
+        self.data.ctrl[:] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+        self.steps, self.mode = 0, -1
+        self._reset_task()
+        return self.observation(), self._info(False, False)
+
+    def _reset_task(self) -> None:
+        """Per-episode task state (mode trackers)."""
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, dtype=np.float64).reshape(self.action_dims),
+                    -self.max_delta, self.max_delta)
+        self.des[: self.action_dims] += a
+        self.data.ctrl[:] = self.des - np.asarray(self.start_tcp)
+        mujoco.mj_step(self.model, self.data, nstep=FRAME_SKIP)
+        self.steps += 1
+        self.update_mode()
+        success, failure = self.is_success(), self.is_failure()
+        terminated = success or failure
+        truncated = not terminated and self.steps >= self.max_steps
+        return (self.observation(), float(success), terminated, truncated,
+                self._info(success, failure))
+
+    def _info(self, success: bool, failure: bool) -> dict[str, Any]:
+        return {"success": bool(success), "failure": bool(failure), "mode": int(self.mode),
+                "context": self.context.copy()}
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+        self._renderer.update_scene(self.data, camera=self.camera)
+        return self._renderer.render()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

@@ -1,0 +1,65 @@
+"""Scripted demonstrators and the episode runner shared by data generation and tests.
+
+A demonstrator is stochastic and multimodal like the people who recorded the original data:
+at `reset` it draws a mode (uniformly over the task's modes) and a style (speed, curvature,
+noise), then `act` maps each observation to a desired-position delta. It sees only the
+observation, like a policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+__all__ = ["Demonstrator", "Episode", "run_episode"]
+
+
+class Demonstrator(Protocol):
+    num_modes: int
+    intended_mode: int  # the mode drawn at the last reset
+
+    def reset(self, obs: np.ndarray, rng: np.random.Generator) -> None: ...
+
+    def act(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class Episode:
+    """One rollout: observations (L+1, O) incl. the last, actions (L, A), outcome and mode."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    success: bool
+    failure: bool
+    mode: int  # -1: undecided / failed
+    context: np.ndarray
+    seed: int
+
+    @property
+    def length(self) -> int:
+        return len(self.actions)
+
+
+def run_episode(env, demonstrator: Demonstrator, *, seed: int,
+                context: np.ndarray | None = None) -> Episode:
+    """Roll the demonstrator out in `env` from `reset(seed=seed)` until the episode ends.
+
+    The demonstrator's randomness comes from the same seed (independent stream), so an episode
+    is a function of (env, demonstrator, seed, context)."""
+    options = None if context is None else {"context": context}
+    obs, info = env.reset(seed=seed, options=options)
+    demonstrator.reset(obs, np.random.default_rng([seed, 1]))
+    observations, actions = [obs], []
+    while True:
+        action = np.asarray(demonstrator.act(obs), dtype=np.float64)
+        obs, _, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        actions.append(action)
+        if terminated or truncated:
+            break
+    success = bool(info["success"])
+    return Episode(np.asarray(observations), np.asarray(actions), success,
+                   bool(info["failure"]), int(info["mode"]) if success else -1,
+                   np.asarray(info["context"]), seed)
