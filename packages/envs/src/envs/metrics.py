@@ -27,7 +27,7 @@ def normalized_entropy(modes: Sequence[int], num_modes: int) -> float:
         raise ValueError(f"entropy needs at least 2 modes, got num_modes={num_modes}")
     p = mode_distribution(modes, num_modes)
     p = p[p > 0]
-    return float(-(p * np.log(p)).sum() / np.log(num_modes)) if len(p) else 0.0
+    return float(max(0.0, -(p * np.log(p)).sum() / np.log(num_modes))) if len(p) else 0.0
 
 
 def mode_kl(modes: Sequence[int], reference: Sequence[int], num_modes: int,

@@ -62,6 +62,7 @@ class AvoidingEnv(RodTaskEnv):
     max_steps = 250
     start_tcp = (0.525, -0.28, 0.02)
     obs_dim = 4
+    num_modes = NUM_MODES
 
     def scene(self) -> str:
         cylinders = "\n".join(

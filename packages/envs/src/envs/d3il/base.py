@@ -32,6 +32,7 @@ class RodTaskEnv(gym.Env):
     max_delta: float = 0.03  # per-step clip of the desired-position delta (m)
     start_tcp: tuple[float, float, float] = (0.5, 0.0, 0.01)
     obs_dim: int = 4
+    num_modes: int = 1
 
     def __init__(self, *, render_mode: str | None = None, width: int = 160, height: int = 160,
                  camera: str = "overview") -> None:
@@ -82,12 +83,13 @@ class RodTaskEnv(gym.Env):
 
     def rod_contacts(self, geom_ids) -> bool:
         """Whether the rod touches any of `geom_ids` now."""
-        ids = set(int(g) for g in geom_ids)
-        for c in self.data.contact[: self.data.ncon]:
-            pair = {int(c.geom1), int(c.geom2)}
-            if self._rod_geom in pair and pair & ids:
-                return True
-        return False
+        n = self.data.ncon
+        if n == 0:  # the binding's empty contact view is slow to iterate
+            return False
+        g1, g2 = self.data.contact.geom1[:n], self.data.contact.geom2[:n]
+        ids = np.asarray(list(geom_ids))
+        return bool(np.any(((g1 == self._rod_geom) & np.isin(g2, ids))
+                           | ((g2 == self._rod_geom) & np.isin(g1, ids))))
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -1,0 +1,205 @@
+"""Demonstration datasets of the rod tasks: generated in parallel, cached on disk in Minari
+format, and cut into training windows.
+
+Episode i of a dataset comes from seed SeedSequence([seed, i]) (env reset and demonstrator
+draw), so a dataset is a function of (task, size, seed) whatever the number of workers. Only
+successful episodes are kept (failures are replaced by further seeds), like a curated human
+dataset; every episode's mode, seed and context are stored as Minari episode metadata.
+The cache directory is `<cache_dir>/datasets/<task>-<key>` (key: a hash of everything that
+determines the data); it is written to a temporary directory and renamed into place, so an
+interrupted generation never leaves a half dataset behind.
+
+Shapes: L steps of an episode, O obs, A action, T window, N windows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from envs.d3il.demonstrator import Episode, run_episode
+from envs.d3il.tasks import ROD_TASKS, load_object
+
+__all__ = ["DATASET_FORMAT", "dataset_key", "episode_seed", "generate_episodes",
+           "save_episodes", "load_episodes", "load_or_generate", "make_windows", "CachedDataset"]
+
+DATASET_FORMAT = 1  # bump when generation changes what a cached dataset contains
+
+
+def episode_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def dataset_key(task: str, num_demos: int, seed: int) -> str:
+    blob = json.dumps({"format": DATASET_FORMAT, "task": task, "num_demos": num_demos,
+                       "seed": seed}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------- generation
+_WORKER: dict = {}
+
+
+def _init_worker(task: str) -> None:
+    spec = ROD_TASKS[task]
+    _WORKER["env"] = load_object(spec.env)()
+    _WORKER["demo"] = load_object(spec.demonstrator)()
+
+
+def _episode(seed: int) -> Episode:
+    return run_episode(_WORKER["env"], _WORKER["demo"], seed=seed)
+
+
+def generate_episodes(task: str, num_demos: int, seed: int, *, workers: int | None = None,
+                      progress: bool = True) -> list[Episode]:
+    """`num_demos` successful demonstrations, in seed order, on `workers` processes
+    (default: all cores; 1 runs in this process)."""
+    if task not in ROD_TASKS:
+        raise ValueError(f"unknown rod task {task!r}; choose one of {sorted(ROD_TASKS)}")
+    if num_demos < 1:
+        raise ValueError(f"num_demos must be >= 1, got {num_demos}")
+    workers = workers or os.cpu_count() or 1
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=num_demos, desc=f"{task} demos", disable=not progress, leave=False)
+    kept: list[Episode] = []
+    next_index, attempts = 0, 0
+    pool = None
+    if workers > 1:
+        # fork: workers inherit the imported modules (no re-import of __main__); they use only
+        # numpy and mujoco, never the parent's torch threads
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        pool = mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(task,))
+    else:
+        _init_worker(task)
+    try:
+        while len(kept) < num_demos:
+            need = num_demos - len(kept)
+            batch = [episode_seed(seed, i) for i in range(next_index, next_index + need)]
+            next_index += need
+            results = pool.imap(_episode, batch, chunksize=4) if pool else map(_episode, batch)
+            for ep in results:
+                attempts += 1
+                if ep.success:
+                    kept.append(ep)
+                    bar.update(1)
+            if attempts > 3 * num_demos + 20:
+                raise RuntimeError(
+                    f"the {task} demonstrator succeeded in only {len(kept)} of {attempts} "
+                    "episodes; the task or the demonstrator is broken")
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+        bar.close()
+    return kept
+
+
+# ---------------------------------------------------------------------- storage
+def save_episodes(path: str | Path, episodes: Sequence[Episode], *, task: str,
+                  metadata: dict | None = None) -> Path:
+    """Write `episodes` as a Minari dataset at `path` (a directory), atomically."""
+    import gymnasium as gym
+    import minari
+    from minari.data_collector import EpisodeBuffer
+    from minari.dataset.minari_storage import MinariStorage
+
+    path = Path(path).absolute()
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "data").mkdir(parents=True)
+    obs_dim, act_dim = episodes[0].observations.shape[1], episodes[0].actions.shape[1]
+    storage = MinariStorage.new(
+        tmp / "data",
+        observation_space=gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64),
+        action_space=gym.spaces.Box(-np.inf, np.inf, (act_dim,), np.float64))
+    storage.update_metadata({
+        "dataset_id": f"vdd/{task}-v0", "minari_version": minari.__version__,
+        "env_spec": None, "algorithm_name": "scripted demonstrator (vdd-envs)",
+        "description": json.dumps({"task": task, **(metadata or {})}, default=str)})
+    buffers = [
+        EpisodeBuffer(id=i, seed=ep.seed, observations=list(ep.observations),
+                      actions=list(ep.actions), rewards=[0.0] * (ep.length - 1) + [1.0],
+                      terminations=[False] * (ep.length - 1) + [True],
+                      truncations=[False] * ep.length)
+        for i, ep in enumerate(episodes)]
+    storage.update_episodes(buffers)
+    storage.update_episode_metadata([
+        {"mode": ep.mode, "success": ep.success, "context": ep.context} for ep in episodes])
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+    return path
+
+
+def load_episodes(path: str | Path) -> list[Episode]:
+    """Episodes of a Minari dataset directory written by `save_episodes` (or any Minari
+    dataset with Box observations/actions; missing modes read as -1)."""
+    from minari import MinariDataset
+
+    path = Path(path).absolute()
+    data = path / "data" if (path / "data").is_dir() else path
+    if not (data / "metadata.json").is_file():
+        raise FileNotFoundError(f"no Minari dataset at {path} (expected {data}/metadata.json)")
+    ds = MinariDataset(data)
+    ids = [ep.id for ep in ds.iterate_episodes()]
+    metas = list(ds.storage.get_episode_metadata(ids))
+    out = []
+    for ep, meta in zip(ds.iterate_episodes(), metas):
+        out.append(Episode(np.asarray(ep.observations, dtype=np.float64),
+                           np.asarray(ep.actions, dtype=np.float64),
+                           bool(meta.get("success", True)), False, int(meta.get("mode", -1)),
+                           np.asarray(meta.get("context", np.zeros(0))),
+                           int(meta.get("seed", -1) if meta.get("seed") is not None else -1)))
+    return out
+
+
+@dataclass
+class CachedDataset:
+    episodes: list[Episode]
+    path: Path
+    key: str
+    cached: bool
+
+
+def load_or_generate(task: str, num_demos: int, seed: int, *, cache_dir: str | Path,
+                     workers: int | None = None, progress: bool = True) -> CachedDataset:
+    """The cached dataset for (task, num_demos, seed), generating and caching it if absent."""
+    key = dataset_key(task, num_demos, seed)
+    path = Path(cache_dir) / "datasets" / f"{task}-{key}"
+    if (path / "data" / "metadata.json").is_file():
+        return CachedDataset(load_episodes(path), path, key, True)
+    episodes = generate_episodes(task, num_demos, seed, workers=workers, progress=progress)
+    save_episodes(path, episodes, task=task,
+                  metadata={"num_demos": num_demos, "seed": seed, "key": key})
+    return CachedDataset(episodes, path, key, False)
+
+
+# ---------------------------------------------------------------------- training windows
+def make_windows(episodes: Sequence[Episode], window: int) -> dict[str, np.ndarray]:
+    """Every step of every episode as a window of the last `window` observations and the
+    actions taken at them: obs (N, T, O), actions (N, T, A), float32; N = total steps.
+
+    The start of an episode is padded by repeating its first observation and action, the way
+    a policy's observation window is filled at the start of a rollout."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    obs_w, act_w = [], []
+    for ep in episodes:
+        obs, act = ep.observations[:-1], ep.actions  # (L, O), (L, A)
+        pad = window - 1
+        obs = np.concatenate([np.repeat(obs[:1], pad, 0), obs])
+        act = np.concatenate([np.repeat(act[:1], pad, 0), act])
+        idx = np.arange(ep.length)[:, None] + np.arange(window)[None, :]  # (L, T)
+        obs_w.append(obs[idx])
+        act_w.append(act[idx])
+    return {"obs": np.concatenate(obs_w).astype(np.float32),
+            "actions": np.concatenate(act_w).astype(np.float32)}

@@ -1,0 +1,110 @@
+"""A rod task as the benchmark sees it: dimensions, cached demonstration windows, evaluation.
+
+`RolloutTask(name="avoiding")` (or "aligning", "pushing") ties together the env, the scripted
+demonstrator, the Minari-cached dataset and the parallel evaluation runner, with the original
+dataset and evaluation sizes as defaults (0 = the task's default; TASKS.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from envs.d3il.tasks import ROD_TASKS, RodTaskSpec, load_object
+
+__all__ = ["RolloutTask"]
+
+
+@dataclass(frozen=True)
+class RolloutTask:
+    """One rod task with its data and evaluation settings (gin: `RolloutTask.name = ...`)."""
+
+    name: str
+    num_demos: int = 0  # 0: the original size (avoiding 96, aligning 900, pushing 1800)
+    window: int = 5  # observation window of the policies (published: 5)
+    eval_contexts: int = 0  # 0: the original evaluation (avoiding 1 x 480, aligning 60 x 8,
+    eval_rollouts: int = 0  #    pushing 30 x 16)
+    num_envs: int = 0  # evaluation workers; 0: one per core
+    workers: int = 0  # data-generation workers; 0: one per core
+
+    def __post_init__(self) -> None:
+        if self.name not in ROD_TASKS:
+            raise ValueError(f"unknown rod task {self.name!r}; choose one of {sorted(ROD_TASKS)}")
+        for field_name in ("num_demos", "eval_contexts", "eval_rollouts", "num_envs", "workers"):
+            value = getattr(self, field_name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"RolloutTask.{field_name} must be an int >= 0 (0: default), "
+                                 f"got {value!r}")
+        if self.window < 1:
+            raise ValueError(f"RolloutTask.window must be >= 1, got {self.window!r}")
+
+    # ------------------------------------------------------------------ description
+    @property
+    def spec(self) -> RodTaskSpec:
+        return ROD_TASKS[self.name]
+
+    @property
+    def env_class(self) -> type:
+        return load_object(self.spec.env)
+
+    @property
+    def obs_dim(self) -> int:
+        return self.env_class.obs_dim
+
+    @property
+    def action_dim(self) -> int:
+        return self.env_class.action_dims
+
+    @property
+    def num_modes(self) -> int:
+        return self.spec.num_modes
+
+    @property
+    def demos(self) -> int:
+        return self.num_demos or self.spec.num_demos
+
+    @property
+    def contexts(self) -> int:
+        return self.eval_contexts or self.spec.eval_contexts
+
+    @property
+    def rollouts(self) -> int:
+        return self.eval_rollouts or self.spec.eval_rollouts
+
+    def data_settings(self) -> dict:
+        """What determines the training data (keys teacher caches; not eval or worker counts)."""
+        return {"name": self.name, "num_demos": self.demos, "window": self.window}
+
+    # ------------------------------------------------------------------ data
+    def make_env(self, render_mode: str | None = None):
+        return self.env_class(render_mode=render_mode)
+
+    def load_episodes(self, seed: int, *, cache_dir: str | Path, progress: bool = True):
+        """The demonstrations (cached on disk under `cache_dir`), as `CachedDataset`."""
+        from envs.datasets import load_or_generate
+
+        return load_or_generate(self.name, self.demos, seed, cache_dir=cache_dir,
+                                workers=self.workers or None, progress=progress)
+
+    def make_dataset(self, seed: int, *, cache_dir: str | Path = "outputs/cache",
+                     progress: bool = True) -> dict[str, np.ndarray]:
+        """Training windows obs (N, T, O), actions (N, T, A) of the cached demonstrations."""
+        from envs.datasets import make_windows
+
+        return make_windows(self.load_episodes(seed, cache_dir=cache_dir,
+                                               progress=progress).episodes, self.window)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, policy, *, seed: int, parallel: bool = True, videos: int = 0,
+                 video_dir: str | Path | None = None, progress: bool = True):
+        """Roll `policy` (batch obs -> batch actions, optional reset()) out for the task's
+        contexts x rollouts on vector envs; returns `envs.evaluation.EvalResult`."""
+        from envs.evaluation import evaluate
+
+        return evaluate(partial(self.env_class), policy, num_modes=self.num_modes,
+                        contexts=self.contexts, rollouts_per_context=self.rollouts, seed=seed,
+                        num_envs=self.num_envs or None, parallel=parallel, videos=videos,
+                        video_dir=video_dir, progress=progress)
