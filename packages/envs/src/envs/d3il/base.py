@@ -10,6 +10,8 @@ position equals the TCP. Episodes end on success, failure or after `max_steps` (
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from typing import Any
 
 import gymnasium as gym
@@ -19,6 +21,16 @@ import numpy as np
 from envs.d3il.scene import FRAME_SKIP
 
 __all__ = ["RodTaskEnv"]
+
+# Envs holding a GL context, closed at exit. The hook is registered after the first renderer
+# exists, so it runs before mujoco's own EGL teardown (atexit runs last-registered first).
+_RENDERING: weakref.WeakSet = weakref.WeakSet()
+_HOOKED: list[bool] = []
+
+
+def _close_renderers() -> None:
+    for env in list(_RENDERING):
+        env.close()
 
 
 class RodTaskEnv(gym.Env):
@@ -134,10 +146,15 @@ class RodTaskEnv(gym.Env):
             return None
         if self._renderer is None:
             self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            _RENDERING.add(self)
+            if not _HOOKED:
+                atexit.register(_close_renderers)
+                _HOOKED.append(True)
         self._renderer.update_scene(self.data, camera=self.camera)
         return self._renderer.render()
 
     def close(self) -> None:
-        if self._renderer is not None:
+        if getattr(self, "_renderer", None) is not None:
             self._renderer.close()
             self._renderer = None
+

@@ -1,0 +1,197 @@
+"""Scripted Pushing demonstrator: one of the 4 modes, drawn uniformly, in a varied style.
+
+At reset it draws the mode (which cube goes first and to which zone; the other cube then goes
+to the other zone) and a style: pace, approach speed, how far behind a cube it lines up, how
+close to the zone centre it stops, a bend of each push path and small action noise. `act`
+pushes closed-loop from the observation alone:
+
+- approach: go to a point behind the cube on the cube->goal line, around the cubes (each a
+  circle the rod keeps clear of, passed on a tangent);
+- push: move along the line, steering the rod back onto the line through the cube's centre
+  (a cube that drifts left is pushed left of centre and turns back); re-approach when the rod
+  falls off the line (the cube slid or rotated away);
+- a cube whose straight path to its zone would hit the other, unplaced cube is first pushed up
+  past it (a via point); a placed cube that was knocked out of its zone is pushed back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.d3il.pushing import CUBE_HALF, NUM_MODES, TARGETS
+from envs.d3il.scene import ROD_RADIUS
+
+__all__ = ["PushingDemonstrator"]
+
+_CLEAR = CUBE_HALF * np.sqrt(2.0) + ROD_RADIUS + 0.008  # rod-centre keep-out radius per cube
+_CLEAR_OWN = CUBE_HALF * np.sqrt(2.0) + ROD_RADIUS + 0.003  # ... for the cube being lined up
+_PLACED_TOL = 0.04  # a placed cube further than this from its zone centre is pushed back
+_MAX_LEAD = 0.012  # the most the desired position may run ahead of the TCP (m)
+_BLOCK_DIST = 0.1  # centre distance to a push path below which the other cube blocks it
+
+
+def _perp(u: np.ndarray) -> np.ndarray:
+    return np.array([-u[1], u[0]])
+
+
+def _unit(v: np.ndarray) -> tuple[np.ndarray, float]:
+    n = float(np.linalg.norm(v))
+    return (v / n if n > 1e-9 else np.zeros(2)), n
+
+
+def _extent(yaw: float, direction: np.ndarray) -> float:
+    """Half-width of a cube footprint (yaw) along a unit direction."""
+    rel = np.arctan2(direction[1], direction[0]) - yaw
+    return CUBE_HALF * (abs(np.cos(rel)) + abs(np.sin(rel)))
+
+
+def _segment_dist(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Distance from p to segment a-b and the (unclipped) fraction along it."""
+    ab = b - a
+    t = float(np.dot(p - a, ab) / max(np.dot(ab, ab), 1e-12))
+    return float(np.linalg.norm(a + np.clip(t, 0.0, 1.0) * ab - p)), t
+
+
+def _detour(p: np.ndarray, q: np.ndarray,
+            obstacles: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    """The point to head for on the way from p to q around circles (centre, radius)."""
+    u, length = _unit(q - p)
+    if length < 1e-6:
+        return q
+    hit, rad, hit_t = None, 0.0, np.inf
+    for o, radius in obstacles:
+        r = float(np.linalg.norm(p - o))
+        if r < radius:  # inside the keep-out circle: blocking if heading inwards
+            if np.dot(o - p, u) > 0 and hit_t > 0:
+                hit, rad, hit_t = o, radius, 0.0
+            continue
+        dist, t = _segment_dist(o, p, q)
+        if dist < radius and 0.0 < t * length < hit_t:
+            hit, rad, hit_t = o, radius, t * length
+    if hit is None:
+        return q
+    to_o, r = _unit(hit - p)
+    side = -np.sign(np.dot(hit - p, _perp(u))) or 1.0  # pass on the side away from the centre
+    if r < rad:  # slide around the circle and out
+        radial = -to_o
+        tangent = _perp(radial) * (1.0 if np.dot(_perp(radial), side * _perp(u)) >= 0 else -1.0)
+        return p + 0.05 * (tangent + radial)
+    alpha = np.arcsin(min(rad / r, 1.0)) + 0.05
+    cands = []
+    for sgn in (1.0, -1.0):
+        c, s = np.cos(sgn * alpha), np.sin(sgn * alpha)
+        cands.append(np.array([c * to_o[0] - s * to_o[1], s * to_o[0] + c * to_o[1]]))
+    d = max(cands, key=lambda v: float(np.dot(v, side * _perp(u))))
+    return p + d * max(np.sqrt(max(r * r - rad * rad, 0.0)), 0.02)
+
+
+class PushingDemonstrator:
+    """Stochastic, multimodal demonstrations for `PushingEnv` (uniform over the 4 modes)."""
+
+    num_modes = NUM_MODES
+
+    def __init__(self, *, pace: tuple[float, float] = (0.004, 0.0065), noise: float = 0.0003):
+        self.pace_range, self.noise = pace, noise
+        self.intended_mode = -1
+
+    def reset(self, obs: np.ndarray, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.intended_mode = int(rng.integers(self.num_modes))
+        first, swapped = divmod(self.intended_mode, 2)
+        first_target = first ^ swapped  # mode_id(first, first_target) == intended_mode
+        self.plan = [(first, first_target), (1 - first, 1 - first_target)]  # (cube, zone)
+        self.pace = rng.uniform(*self.pace_range)
+        self.travel = self.pace * rng.uniform(1.3, 1.8)  # speed when not pushing
+        self.gap = rng.uniform(0.02, 0.04)  # lining-up distance behind the cube
+        self.stop = rng.uniform(0.01, 0.025, size=2)  # per cube: done this close to the zone
+        self.bend = rng.uniform(-0.05, 0.05, size=2)  # per cube: lateral aim offset
+        self.via_rise = rng.uniform(0.11, 0.15)
+        self.placed = [False, False]
+        self.via: list[np.ndarray | None] = [None, None]
+        self.via_done = [False, False]
+        self.started = [False, False]
+        self.pushing = False
+        self.active = -1
+
+    # ------------------------------------------------------------------ planning
+    def _start_stage(self, stage: int, cubes: np.ndarray) -> None:
+        """Fix the via point and bend of a cube's push when its turn comes."""
+        cube, zone = self.plan[stage]
+        c, goal = cubes[cube, :2], TARGETS[zone]
+        other = cubes[1 - cube, :2]
+        self.via[stage], self.via_done[stage] = None, False
+        if not self.placed[1 - stage] and self._blocks(other, c, goal):
+            away = np.sign(c[0] - other[0]) or 1.0
+            self.via[stage] = np.array([c[0] + away * self.rng.uniform(0.0, 0.02),
+                                        other[1] + self.via_rise])
+        u, _ = _unit(goal - c)
+        bent = goal + _perp(u) * self.bend[stage]
+        if not self.placed[1 - stage] and self._blocks(other, c, bent):
+            self.bend[stage] = 0.0
+        self.started[stage] = True
+
+    @staticmethod
+    def _blocks(other: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+        dist, t = _segment_dist(other, a, b)
+        return dist < _BLOCK_DIST and t > 0.0
+
+    def _goal(self, stage: int, c: np.ndarray) -> np.ndarray:
+        """Where the cube should head now: the via point, then the (bent) zone centre."""
+        zone = TARGETS[self.plan[stage][1]]
+        via = self.via[stage]
+        if via is not None and not self.via_done[stage]:
+            if np.linalg.norm(via - c) < 0.03 or c[1] > via[1]:
+                self.via_done[stage] = True
+            else:
+                return via
+        u, dist = _unit(zone - c)
+        fade = np.clip((dist - 0.06) / 0.2, 0.0, 1.0)
+        return zone + _perp(u) * self.bend[stage] * fade
+
+    # ------------------------------------------------------------------ acting
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float64)
+        des, tcp = obs[0:2], obs[2:4]
+        cubes = np.array([[obs[4], obs[5], np.arctan(obs[6])], [obs[7], obs[8], np.arctan(obs[9])]])
+        stage = self._stage(cubes)
+        if stage < 0:
+            return np.zeros(2)
+        if stage != self.active:
+            self.active, self.pushing = stage, False
+            if not self.started[stage]:
+                self._start_stage(stage, cubes)
+        cube = self.plan[stage][0]
+        c, yaw = cubes[cube, :2], cubes[cube, 2]
+        d, _ = _unit(self._goal(stage, c) - c)
+        contact = _extent(yaw, d) + ROD_RADIUS
+        rel = tcp - c
+        s, lat = float(np.dot(rel, d)), float(np.dot(rel, _perp(d)))
+        if self.pushing:
+            self.pushing = abs(lat) < 0.025 and -contact - self.gap - 0.03 < s < -contact + 0.02
+        else:
+            self.pushing = abs(lat) < 0.01 and -contact - self.gap - 0.015 < s < -contact + 0.01
+        # step the desired position (the rod lags it by a few mm at speed, and settles there);
+        # a desired position run away from a blocked rod is pulled back first
+        lead, lead_norm = _unit(des - tcp)
+        base = des if lead_norm < _MAX_LEAD else tcp + lead * _MAX_LEAD
+        if self.pushing:
+            step = d * self.pace - _perp(d) * np.clip(0.5 * lat, -self.pace, self.pace)
+        else:
+            line_up = c - d * (contact + self.gap)
+            keep_out = [(cubes[k, :2], _CLEAR_OWN if k == cube else _CLEAR) for k in range(2)]
+            to_way, dist = _unit(_detour(base, line_up, keep_out) - base)
+            step = to_way * min(self.travel, dist)
+        action = base + step - des + self.rng.normal(0.0, self.noise, 2)
+        return np.clip(action, -0.03, 0.03)
+
+    def _stage(self, cubes: np.ndarray) -> int:
+        """The first push still to do (placed cubes knocked out count again); -1 when done."""
+        for stage, (cube, zone) in enumerate(self.plan):
+            dist = float(np.linalg.norm(cubes[cube, :2] - TARGETS[zone]))
+            if self.placed[stage] and dist > _PLACED_TOL:
+                self.placed[stage], self.started[stage] = False, False
+            if not self.placed[stage] and dist < self.stop[stage]:
+                self.placed[stage] = True
+            if not self.placed[stage]:
+                return stage
+        return -1
