@@ -145,7 +145,12 @@ class RodTaskEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            try:
+                self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            except mujoco.FatalError as e:
+                raise RuntimeError(
+                    "offscreen rendering failed: set MUJOCO_GL=egl (or osmesa) before mujoco is "
+                    f"first imported (import envs first, or export it) ({e})") from e
             _RENDERING.add(self)
             if not _HOOKED:
                 atexit.register(_close_renderers)
