@@ -16,6 +16,7 @@ import teachers
 MoEConfig = gin.external_configurable(moe.MoEConfig, module="moe")
 VDDConfig = gin.external_configurable(distill.VDDConfig, module="distill")
 Toy2D = gin.external_configurable(envs.Toy2D, module="envs")
+RolloutTask = gin.external_configurable(envs.RolloutTask, module="envs")
 BESOConfig = gin.external_configurable(teachers.BESOConfig, module="teachers")
 DDPMConfig = gin.external_configurable(teachers.DDPMConfig, module="teachers")
 TeacherTrainingConfig = gin.external_configurable(teachers.TeacherTrainingConfig,

@@ -1,5 +1,9 @@
 """One benchmark invocation: task x methods x seeds -> teachers (trained or from the cache),
-students, metrics, MLflow runs, a result table and the toy figures.
+students, metrics, MLflow runs, a result table and figures.
+
+Two kinds of task: the 2-D toy (scored against its exact target, with figures of the mixture)
+and the rod tasks (`envs.RolloutTask`: demonstrations cached on disk, policies scored by
+parallel rollouts with success rate and mode entropy; a few rollout videos are logged).
 
 `Benchmark` is what a .gin file configures; constructing it validates every setting (task,
 method names, student, algorithm and teacher configs), so a bad config fails before training.
@@ -20,7 +24,8 @@ import torch
 from bench import methods as M
 from bench.errors import ConfigError
 from bench.figures import draw_sample_figure, draw_toy_figure
-from bench.table import TOY_COLUMNS, ResultTable
+from bench.rollout_eval import evaluate_rollouts
+from bench.table import ROLLOUT_COLUMNS, TOY_COLUMNS, ResultTable
 from bench.teacher_store import TrainedTeacher, load_or_train_teacher, teacher_configs
 from bench.timing import measure_inference
 from bench.toy_eval import evaluate_toy, sample_metrics, snapshot
@@ -51,6 +56,8 @@ class Benchmark:
     eval_samples: int = 10_000
     snapshot_iterations: Sequence[int] = (0, 100, 300)  # plus the last iteration
     timing_repeats: int = 50
+    videos: int = 2  # rod tasks: rollout videos (GIF) logged per method for the first seed
+    parallel_eval: bool = True  # rod tasks: subprocess vector envs (False: in-process)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
@@ -58,6 +65,8 @@ class Benchmark:
             raise ConfigError("Benchmark.task and Benchmark.methods must be set in the gin file")
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ConfigError(f"Benchmark.seeds must be non-negative ints, got {self.seeds!r}")
+        if not isinstance(self.videos, int) or self.videos < 0:
+            raise ConfigError(f"Benchmark.videos must be an int >= 0, got {self.videos!r}")
         if self.eval_samples < 1 or self.timing_repeats < 1:
             raise ConfigError(
                 f"Benchmark.eval_samples and timing_repeats must be >= 1, got "
@@ -75,6 +84,24 @@ class Benchmark:
                 teacher_configs(kind, self.task)
         except (ValueError, TypeError) as e:
             raise ConfigError(" ".join(str(e).split())) from e
+
+    @property
+    def is_rollout(self) -> bool:
+        """Whether the task is scored by rollouts (rod tasks) rather than against a target."""
+        return hasattr(self.task, "evaluate")
+
+    def _dataset(self) -> dict:
+        if self.is_rollout:
+            data = self.task.make_dataset(self.data_seed, cache_dir=self.cache_dir)
+            print(f"[bench] {self.task.name} dataset: {self.task.demos} demonstrations, "
+                  f"{len(data['obs'])} windows of {self.task.window} steps (cached under "
+                  f"{Path(self.cache_dir) / 'datasets'})", flush=True)
+            return data
+        return self.task.make_dataset(self.data_seed)
+
+    def _timing_window(self, dataset):
+        """One observation window (T, O) to time inference on."""
+        return dataset["obs"][0] if self.is_rollout else self.task.observation(1)[0]
 
     # ------------------------------------------------------------------ running
     def run(self, *, config_text: str = "", invocation: str = "") -> BenchmarkResult:
@@ -97,7 +124,8 @@ class Benchmark:
         rows, figure_runs, samples = [], {}, {}
         status = "FAILED"
         try:
-            dataset = task.make_dataset(self.data_seed)
+            dataset = self._dataset()
+            self._window = self._timing_window(dataset)
             teachers = {kind: self._teacher(kind, dataset, tracker) for kind in self.teacher_kinds}
             for method in self.method_specs:
                 for seed in self.seeds:
@@ -105,14 +133,14 @@ class Benchmark:
                     if method.role == "student":
                         row, snaps, draws = self._run_student(method, seed, dataset, teacher,
                                                               tracker, out, config_text)
-                        if seed == self.seeds[0]:
+                        if seed == self.seeds[0] and snaps:
                             figure_runs[f"{method.name} (seed {seed})"] = snaps
                     else:
-                        row, draws = self._run_teacher(method, seed, teacher, tracker)
+                        row, draws = self._run_teacher(method, seed, teacher, tracker, out)
                     rows.append(row)
-                    if seed == self.seeds[0]:
+                    if seed == self.seeds[0] and draws is not None:
                         samples[method.name] = draws
-            table = ResultTable(rows, TOY_COLUMNS)
+            table = ResultTable(rows, ROLLOUT_COLUMNS if self.is_rollout else TOY_COLUMNS)
             (out / "results.md").write_text(table.markdown())
             (out / "results.csv").write_text(table.csv())
             parent.log_artifact(out / "results.md")
@@ -120,7 +148,9 @@ class Benchmark:
             if figure_runs:
                 parent.log_artifact(draw_toy_figure(task.target, figure_runs,
                                                     out / "toy_figure.png"))
-            parent.log_artifact(draw_sample_figure(task.target, samples, out / "toy_samples.png"))
+            if samples:
+                parent.log_artifact(draw_sample_figure(task.target, samples,
+                                                       out / "toy_samples.png"))
             operative = gin.operative_config_str()
             (out / "operative_config.gin").write_text(operative)
             parent.log_text(operative, "operative_config.gin")
@@ -154,7 +184,25 @@ class Benchmark:
         print(f"[bench] teacher {kind}: {how} ({teacher.path})", flush=True)
         return teacher
 
-    def _run_teacher(self, method, seed: int, teacher: TrainedTeacher, tracker):
+    def _evaluate_rollouts(self, policy, label: str, seed: int, out: Path, run,
+                           act_kwargs: dict | None = None) -> dict[str, float]:
+        """Rod tasks: roll the policy out; log rollout videos of the first seed."""
+        videos = self.videos if seed == self.seeds[0] else 0
+        video_dir = out / label / "videos"
+        metrics, result = evaluate_rollouts(policy, self.task, seed=seed, act_kwargs=act_kwargs,
+                                            videos=videos, video_dir=video_dir if videos else None,
+                                            parallel=self.parallel_eval)
+        for path in result.video_paths:
+            run.log_artifact(path, "videos")
+        return metrics
+
+    def _report(self, label: str, metrics: dict, extra: str = "") -> None:
+        if self.is_rollout:
+            print(f"[bench] {label}: success {metrics['eval/success_rate']:.2f}, entropy "
+                  f"{metrics['eval/entropy']:.2f}, modes seen {metrics['eval/modes_seen']:.0f}/"
+                  f"{metrics['eval/num_modes']:.0f}{extra}", flush=True)
+
+    def _run_teacher(self, method, seed: int, teacher: TrainedTeacher, tracker, out: Path):
         task, policy = self.task, teacher.policy
         steps = method.num_steps or policy.config.num_steps
         tags = {"task": task.name, "method": method.name, "teacher": method.teacher,
@@ -163,14 +211,22 @@ class Benchmark:
             run.log_params({"method": method.name, "teacher": method.teacher, "seed": seed,
                             "num_steps": steps, "sampler": policy.config.sampler,
                             "teacher.key": teacher.key})
-            gen = torch.Generator().manual_seed(seed)
-            draws = policy.sample_actions(task.observation(self.eval_samples), num_steps=steps,
-                                          generator=gen).cpu().numpy()
-            metrics = sample_metrics(draws, task, seed=seed)
+            if self.is_rollout:
+                draws = None
+                metrics = self._evaluate_rollouts(policy, f"{method.name}-seed{seed}", seed, out,
+                                                  run, act_kwargs={"num_steps": steps})
+            else:
+                gen = torch.Generator().manual_seed(seed)
+                draws = policy.sample_actions(task.observation(self.eval_samples),
+                                              num_steps=steps, generator=gen).cpu().numpy()
+                metrics = sample_metrics(draws, task, seed=seed)
             metrics.update(measure_inference(
                 lambda obs: policy.sample_actions(obs, num_steps=steps),
-                task.observation(1)[0], forward_passes=steps, repeats=self.timing_repeats))
+                self._window, forward_passes=steps, repeats=self.timing_repeats))
             run.log_metrics(metrics)
+        if self.is_rollout:
+            self._report(f"{method.name}-seed{seed}", metrics)
+            return {"method": method.name, "seed": seed, **metrics}, draws
         print(f"[bench] {method.name}-seed{seed}: modes hit {metrics['eval/modes_hit']}/"
               f"{metrics['eval/num_modes']}, energy distance "
               f"{metrics['eval/energy_distance']:.3f}", flush=True)
@@ -190,6 +246,8 @@ class Benchmark:
             iters = built.algorithm.config.iterations
             want = {i for i in self.snapshot_iterations if i <= iters} | {iters}
             snaps = []
+            if self.is_rollout:
+                want = set()
             trainer = Trainer(built.algorithm, dataset, iterations=iters,
                               batch_size=built.algorithm.config.batch_size,
                               checkpoint_dir=out / label / "checkpoint", seed=seed,
@@ -199,14 +257,20 @@ class Benchmark:
                 on_iteration=lambda it: snaps.append(snapshot(built.policy, task, it))
                 if it in want else None,
             )
-            metrics, draws = evaluate_toy(built.policy, task, num_samples=self.eval_samples,
-                                          seed=seed)
-            metrics.update(measure_inference(built.policy.sample_actions,
-                                             task.observation(1)[0], forward_passes=1,
-                                             repeats=self.timing_repeats))
+            if self.is_rollout:
+                draws = None
+                metrics = self._evaluate_rollouts(built.policy, label, seed, out, run)
+            else:
+                metrics, draws = evaluate_toy(built.policy, task,
+                                              num_samples=self.eval_samples, seed=seed)
+            metrics.update(measure_inference(built.policy.sample_actions, self._window,
+                                             forward_passes=1, repeats=self.timing_repeats))
             metrics["train/wall_s"] = result.wall_s
             run.log_metrics(metrics, step=iters)
             run.log_artifact(out / label / "checkpoint", "checkpoint")
+        if self.is_rollout:
+            self._report(label, metrics, f", {result.wall_s:.1f}s")
+            return {"method": method.name, "seed": seed, **metrics}, snaps, draws
         print(f"[bench] {label}: modes {metrics['eval/modes_covered']}/"
               f"{metrics['eval/num_modes']}, reverse KL {metrics['eval/reverse_kl']:.3f}, "
               f"{result.wall_s:.1f}s", flush=True)

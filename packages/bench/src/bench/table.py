@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Column", "TOY_COLUMNS", "ResultTable"]
+__all__ = ["Column", "TOY_COLUMNS", "ROLLOUT_COLUMNS", "ResultTable"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,18 @@ TOY_COLUMNS = (
     Column("eval/energy_distance", "energy distance", ".3f"),
     Column("eval/reverse_kl", "reverse KL (nats)", ".3f"),
     Column("eval/heldout_log_lik", "held-out log-lik", ".3f"),
+    Column("timing/forward_passes_per_action", "passes/action", ".0f"),
+    Column("timing/ms_per_action_b1", "ms/action b1", ".2f"),
+    Column("timing/ms_per_action_b256", "ms/action b256", ".2f"),
+    Column("train/wall_s", "train s", ".1f"),
+)
+
+# the rod tasks (D3IL metrics: success rate and mode entropy of the successful rollouts)
+ROLLOUT_COLUMNS = (
+    Column("eval/success_rate", "success", ".2f"),
+    Column("eval/entropy", "entropy", ".2f"),
+    Column("eval/context_entropy", "context entropy", ".2f"),
+    Column("eval/modes_seen", "modes seen", ".1f"),
     Column("timing/forward_passes_per_action", "passes/action", ".0f"),
     Column("timing/ms_per_action_b1", "ms/action b1", ".2f"),
     Column("timing/ms_per_action_b256", "ms/action b256", ".2f"),

@@ -51,6 +51,9 @@ def teacher_key(kind: str, task, data_seed: int, arch, train) -> str:
 
 
 def _settings(task) -> dict:
+    """What determines the task's training data (rollout tasks say so; eval sizes excluded)."""
+    if hasattr(task, "data_settings"):
+        return task.data_settings()
     return {k: v for k, v in asdict(task).items() if not k.startswith("_")}
 
 

@@ -27,7 +27,7 @@ class RolloutTask:
     window: int = 5  # observation window of the policies (published: 5)
     eval_contexts: int = 0  # 0: the original evaluation (avoiding 1 x 480, aligning 60 x 8,
     eval_rollouts: int = 0  #    pushing 30 x 16)
-    num_envs: int = 0  # evaluation workers; 0: one per core
+    num_envs: int = 0  # envs per evaluation wave (subprocesses); 0: one per core
     workers: int = 0  # data-generation workers; 0: one per core
 
     def __post_init__(self) -> None:
