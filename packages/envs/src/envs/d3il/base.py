@@ -47,7 +47,7 @@ class RodTaskEnv(gym.Env):
     num_modes: int = 1
 
     def __init__(self, *, render_mode: str | None = None, width: int = 160, height: int = 160,
-                 camera: str = "overview") -> None:
+                 camera: str = "top") -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode, self.width, self.height, self.camera = render_mode, width, height, camera

@@ -46,7 +46,7 @@ def scene_xml(*, name: str, bodies: str, rod_start: tuple[float, float, float],
     <geom name="table" type="box" pos="0.5 0 -0.02" size="0.6 0.6 0.02" material="table"
           friction="0.4 0.005 0.0001" {TABLE_CONTACT}/>
     <camera name="overview" pos="1.05 0 1.2" xyaxes="0 1 0 -0.909 0 0.417" fovy="45"/>
-    <camera name="top" pos="0.5 0 1.25" xyaxes="1 0 0 0 1 0" fovy="45"/>
+    <camera name="top" pos="0.5 0.02 1.05" xyaxes="1 0 0 0 1 0" fovy="45"/>
     <body name="rod" pos="{x} {y} {z}" gravcomp="1">
       <joint name="rod_x" type="slide" axis="1 0 0" damping="5"/>
       <joint name="rod_y" type="slide" axis="0 1 0" damping="5"/>
