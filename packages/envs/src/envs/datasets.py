@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import shutil
 from collections.abc import Sequence
@@ -74,10 +73,9 @@ def generate_episodes(task: str, num_demos: int, seed: int, *, workers: int | No
     next_index, attempts = 0, 0
     pool = None
     if workers > 1:
-        # fork: workers inherit the imported modules (no re-import of __main__); they use only
-        # numpy and mujoco, never the parent's torch threads
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        pool = mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(task,))
+        from envs.processes import worker_context
+
+        pool = worker_context().Pool(workers, initializer=_init_worker, initargs=(task,))
     else:
         _init_worker(task)
     try:

@@ -172,7 +172,12 @@ def evaluate(
 
     t0 = time.perf_counter()
     fns = [partial(make_env, render_mode=render_mode) for _ in range(num_envs)]
-    venv = SubprocVectorEnv(fns) if parallel else DummyVectorEnv(fns)
+    if parallel:
+        from envs.processes import worker_context
+
+        venv = SubprocVectorEnv(fns, context=worker_context())  # type: ignore[arg-type]
+    else:
+        venv = DummyVectorEnv(fns)
     bar = tqdm(total=total, desc="evaluate", unit="rollout", disable=not progress)
     records: list[RolloutRecord | None] = [None] * total
     paths: list[Path] = []

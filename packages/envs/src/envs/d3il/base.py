@@ -11,6 +11,8 @@ position equals the TCP. Episodes end on success, failure or after `max_steps` (
 from __future__ import annotations
 
 import atexit
+import importlib.util
+import sys
 import weakref
 from typing import Any
 
@@ -26,6 +28,19 @@ __all__ = ["RodTaskEnv"]
 # exists, so it runs before mujoco's own EGL teardown (atexit runs last-registered first).
 _RENDERING: weakref.WeakSet = weakref.WeakSet()
 _HOOKED: list[bool] = []
+
+
+def _load_triton_first() -> None:
+    """Mesa's software EGL and triton (torch's GPU compiler) each bring their own LLVM; loading
+    triton after an EGL context exists crashes the process (torch 2.14 + mujoco 3.11, measured),
+    while the other order works. So triton, where installed, is loaded before the first
+    context. Costs about a second, once per rendering process."""
+    if "triton" in sys.modules or importlib.util.find_spec("triton") is None:
+        return
+    try:
+        import triton  # noqa: F401
+    except Exception:  # a broken triton install is torch's business, not ours
+        pass
 
 
 def _close_renderers() -> None:
@@ -145,6 +160,7 @@ class RodTaskEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
+            _load_triton_first()
             try:
                 self._renderer = mujoco.Renderer(self.model, self.height, self.width)
             except mujoco.FatalError as e:
