@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,9 @@ def generate_episodes(task: str, num_demos: int, seed: int, *, workers: int | No
     if num_demos < 1:
         raise ValueError(f"num_demos must be >= 1, got {num_demos}")
     workers = workers or os.cpu_count() or 1
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if workers > 1 and main_file is not None and not os.path.exists(main_file):
+        workers = 1  # e.g. `python -` from stdin: worker processes could not import __main__
     from tqdm.auto import tqdm
 
     bar = tqdm(total=num_demos, desc=f"{task} demos", disable=not progress, leave=False)
