@@ -8,10 +8,7 @@ from mlflow.tracking import MlflowClient
 from bench.run import main
 
 
-def test_avoiding_end_to_end_and_reproducible(repo_root, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(repo_root)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+def test_avoiding_end_to_end_and_reproducible(mlflow_uri, tmp_path, capsys):
     args = ["--gin", "gin/cpu/avoiding.gin", "--seeds", "0", "--output-dir", str(tmp_path / "out"),
             "-b", "Benchmark.methods = ['ddpm', 'vdd_ddpm']",
             "-b", f"Benchmark.cache_dir = '{tmp_path / 'cache'}'",
@@ -32,7 +29,7 @@ def test_avoiding_end_to_end_and_reproducible(repo_root, tmp_path, monkeypatch, 
     assert "success" in outputs[0] and "entropy" in outputs[0]
     assert len(list((tmp_path / "cache" / "datasets").iterdir())) == 1
 
-    client = MlflowClient(uri)
+    client = MlflowClient(mlflow_uri)
     runs = client.search_runs([client.get_experiment_by_name("avoiding").experiment_id])
     rows = {}
     for r in runs:

@@ -7,10 +7,8 @@ from mlflow.tracking import MlflowClient
 from bench.run import main
 
 
-def test_bench_run_leaves_a_complete_mlflow_run(repo_root, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(repo_root)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+def test_bench_run_leaves_a_complete_mlflow_run(mlflow_uri, tmp_path, capsys):
+    uri = mlflow_uri
     code = main(["--gin", "gin/toy2d.gin", "--seeds", "0", "1", "--output-dir",
                  str(tmp_path / "out"), "-b", "VDDConfig.iterations = 20",
                  "-b", "Benchmark.methods = ['vdd', 'vdd_published']",
@@ -49,12 +47,10 @@ def test_bench_run_leaves_a_complete_mlflow_run(repo_root, tmp_path, monkeypatch
         assert ckpt == {"checkpoint/config.json", "checkpoint/model.safetensors"}
 
 
-def test_teachers_train_once_then_come_from_the_cache(repo_root, tmp_path, monkeypatch, capsys):
+def test_teachers_train_once_then_come_from_the_cache(mlflow_uri, tmp_path, capsys):
     """Teacher rows and VDD from trained teachers, tiny budget; a second invocation reuses the
     cached teachers (same key, no training) and reproduces the teacher rows exactly."""
-    monkeypatch.chdir(repo_root)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    uri = mlflow_uri
     args = ["--gin", "gin/toy2d.gin", "--seeds", "0", "--output-dir", str(tmp_path / "out"),
             "-b", "Benchmark.methods = ['beso', 'beso_1', 'ddpm_1', 'vdd_beso', 'vdd_ddpm']",
             "-b", f"Benchmark.cache_dir = '{tmp_path / 'cache'}'",

@@ -44,17 +44,10 @@ def teacher_configs(kind: str, task):
 
 def teacher_key(kind: str, task, data_seed: int, arch, train) -> str:
     blob = json.dumps({"format": CACHE_FORMAT, "kind": kind, "task": task.name,
-                       "task_settings": _settings(task), "data_seed": data_seed,
+                       "task_settings": task.data_settings(), "data_seed": data_seed,
                        "teacher": asdict(arch), "training": asdict(train)},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _settings(task) -> dict:
-    """What determines the task's training data (rollout tasks say so; eval sizes excluded)."""
-    if hasattr(task, "data_settings"):
-        return task.data_settings()
-    return {k: v for k, v in asdict(task).items() if not k.startswith("_")}
 
 
 @dataclass

@@ -152,16 +152,14 @@ def load_episodes(path: str | Path) -> list[Episode]:
     if not (data / "metadata.json").is_file():
         raise FileNotFoundError(f"no Minari dataset at {path} (expected {data}/metadata.json)")
     ds = MinariDataset(data)
-    ids = [ep.id for ep in ds.iterate_episodes()]
-    metas = list(ds.storage.get_episode_metadata(ids))
-    out = []
-    for ep, meta in zip(ds.iterate_episodes(), metas):
-        out.append(Episode(np.asarray(ep.observations, dtype=np.float64),
-                           np.asarray(ep.actions, dtype=np.float64),
-                           bool(meta.get("success", True)), False, int(meta.get("mode", -1)),
-                           np.asarray(meta.get("context", np.zeros(0))),
-                           int(meta.get("seed", -1) if meta.get("seed") is not None else -1)))
-    return out
+    episodes = list(ds.iterate_episodes())
+    metas = ds.storage.get_episode_metadata([ep.id for ep in episodes])
+    return [Episode(np.asarray(ep.observations, dtype=np.float64),
+                    np.asarray(ep.actions, dtype=np.float64),
+                    bool(meta.get("success", True)), False, int(meta.get("mode", -1)),
+                    np.asarray(meta.get("context", np.zeros(0))),
+                    int(meta.get("seed") if meta.get("seed") is not None else -1))
+            for ep, meta in zip(episodes, metas)]
 
 
 @dataclass

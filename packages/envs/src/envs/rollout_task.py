@@ -8,7 +8,6 @@ dataset and evaluation sizes as defaults (0 = the task's default; TASKS.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +103,7 @@ class RolloutTask:
         contexts x rollouts on vector envs; returns `envs.evaluation.EvalResult`."""
         from envs.evaluation import evaluate
 
-        return evaluate(partial(self.env_class), policy, num_modes=self.num_modes,
+        return evaluate(self.env_class, policy, num_modes=self.num_modes,
                         contexts=self.contexts, rollouts_per_context=self.rollouts, seed=seed,
                         num_envs=self.num_envs or None, parallel=parallel, videos=videos,
                         video_dir=video_dir, progress=progress)

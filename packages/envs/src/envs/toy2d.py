@@ -10,7 +10,7 @@ Shapes: N points, K target modes, Z experts, A = 2 action dims.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -148,6 +148,10 @@ class Toy2D:
             return ring_layout(self.num_modes, radius=self.radius, std=self.mode_std, weights=w)
         return grid_layout(self.grid_rows, self.grid_cols, spacing=self.radius,
                            std=self.mode_std, weights=w)
+
+    def data_settings(self) -> dict:
+        """What determines the demonstrations (keys the teacher cache): every setting."""
+        return asdict(self)
 
     def observation(self, n: int) -> np.ndarray:
         """n constant observation windows (n, 1, 1)."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.d3il.base import RodTaskEnv
+from envs.d3il.geometry import quat_yaw, yaw_quat
 from envs.d3il.scene import OBJECT_CONTACT, scene_xml
 
 __all__ = [
@@ -50,17 +51,6 @@ TIP_COS = float(np.cos(np.deg2rad(45.0)))  # failure: box up axis z below this
 BOX_XY_RANGE = ((0.4, 0.6), (-0.25, -0.1))
 TARGET_XY_RANGE = ((0.4, 0.6), (0.2, 0.35))
 YAW_RANGE = (-np.pi / 2, np.pi / 2)
-
-
-def yaw_quat(yaw: float) -> np.ndarray:
-    """Unit quaternion (wxyz) of a rotation by `yaw` about z."""
-    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
-
-
-def quat_yaw(q: np.ndarray) -> float:
-    """Yaw (rad) of a quaternion (wxyz): the heading of its rotated x axis in the xy plane."""
-    w, x, y, z = np.asarray(q, dtype=np.float64)
-    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
 
 def orientation_error(q1: np.ndarray, q2: np.ndarray) -> float:
@@ -104,7 +94,6 @@ def _box_geoms(prefix: str, extra: str, wall_rgba: str, marker_rgba: str,
 class AligningEnv(RodTaskEnv):
     """Push the box onto the target pose, from inside the box (mode 0) or outside (mode 1)."""
 
-    task_name = "aligning"
     action_dims = 3
     max_steps = 400
     start_tcp = (0.525, -0.35, 0.12)

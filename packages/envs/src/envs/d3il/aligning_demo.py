@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.d3il.aligning import BOX_HALF, WALL_HEIGHT, WALL_THICKNESS, AligningEnv, quat_yaw
+from envs.d3il.aligning import BOX_HALF, WALL_HEIGHT, WALL_THICKNESS, AligningEnv
+from envs.d3il.geometry import quat_yaw
 from envs.d3il.scene import ROD_RADIUS
 
 __all__ = ["AligningDemonstrator"]

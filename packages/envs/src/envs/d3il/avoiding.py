@@ -57,7 +57,6 @@ def mode_levels(mode: int) -> tuple[int, int, int]:
 
 
 class AvoidingEnv(RodTaskEnv):
-    task_name = "avoiding"
     action_dims = 2
     max_steps = 250
     start_tcp = (0.525, -0.28, 0.02)
@@ -77,7 +76,6 @@ class AvoidingEnv(RodTaskEnv):
     def _reset_task(self) -> None:
         self._obstacle_geoms = [self.model.geom(f"obstacle{i}").id for i in range(len(OBSTACLES))]
         self._levels: list[int] = []  # sides decided so far
-        self._prev_xy = self.tcp[:2]
 
     def observation(self) -> np.ndarray:
         return np.concatenate([self.des[:2], self.tcp[:2]])
@@ -95,4 +93,3 @@ class AvoidingEnv(RodTaskEnv):
         if len(self._levels) == 3:
             l1, l2, l3 = self._levels
             self.mode = 12 * l1 + 4 * l2 + l3
-        self._prev_xy = xy

@@ -53,7 +53,6 @@ class RodTaskEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 1000 // FRAME_SKIP}
 
-    task_name: str = ""
     action_dims: int = 2  # 2: x, y (z held); 3: x, y, z
     max_steps: int = 250
     max_delta: float = 0.03  # per-step clip of the desired-position delta (m)
@@ -69,8 +68,6 @@ class RodTaskEnv(gym.Env):
         self.model = mujoco.MjModel.from_xml_string(self.scene())
         self.data = mujoco.MjData(self.model)
         self._tcp_site = self.model.site("tcp").id
-        self._rod_qpos = np.array([self.model.joint(f"rod_{a}").qposadr[0] for a in "xyz"])
-        self._rod_dof = np.array([self.model.joint(f"rod_{a}").dofadr[0] for a in "xyz"])
         self._rod_geom = self.model.geom("rod").id
         self._renderer: mujoco.Renderer | None = None
         high = np.full(self.action_dims, self.max_delta, dtype=np.float32)

@@ -32,12 +32,13 @@ from typing import Any
 import numpy as np
 
 from envs.d3il.base import RodTaskEnv
+from envs.d3il.geometry import quat_yaw, yaw_quat
 from envs.d3il.scene import OBJECT_CONTACT, scene_xml
 
 __all__ = [
     "PushingEnv", "CUBE_HALF", "TARGETS", "TARGET_RADIUS", "NUM_MODES", "CONTEXT_LOW",
     "CONTEXT_HIGH", "reached_target", "pushing_success", "pushing_mode", "mode_id",
-    "yaw_from_quat", "cubes_overlap",
+    "cubes_overlap",
 ]
 
 CUBE_HALF = 0.03
@@ -83,12 +84,6 @@ def pushing_mode(red_xy: np.ndarray, green_xy: np.ndarray) -> int:
     return -1
 
 
-def yaw_from_quat(q: np.ndarray) -> float:
-    """Rotation about z of a (w, x, y, z) quaternion."""
-    w, x, y, z = q
-    return float(np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
-
-
 def _corners(x: float, y: float, yaw: float, half: float) -> np.ndarray:
     c, s = np.cos(yaw), np.sin(yaw)
     local = half * np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], dtype=np.float64)
@@ -107,7 +102,6 @@ def cubes_overlap(a: np.ndarray, b: np.ndarray, gap: float = 0.0) -> bool:
 
 
 class PushingEnv(RodTaskEnv):
-    task_name = "pushing"
     action_dims = 2
     max_steps = 400
     start_tcp = (0.525, -0.3, 0.02)
@@ -148,14 +142,13 @@ class PushingEnv(RodTaskEnv):
                              f"shape {np.shape(context)}")
         for name, (x, y, yaw) in (("red", context[:3]), ("green", context[3:])):
             adr = self._qpos_adr[name]
-            self.data.qpos[adr: adr + 7] = [x, y, CUBE_HALF, np.cos(yaw / 2), 0.0, 0.0,
-                                            np.sin(yaw / 2)]
+            self.data.qpos[adr: adr + 7] = [x, y, CUBE_HALF, *yaw_quat(yaw)]
 
     def cube_pose(self, name: str) -> np.ndarray:
         """(x, y, yaw) of the "red" or "green" cube now."""
         adr = self._qpos_adr[name]
         q = self.data.qpos[adr: adr + 7]
-        return np.array([q[0], q[1], yaw_from_quat(q[3:7])])
+        return np.array([q[0], q[1], quat_yaw(q[3:7])])
 
     def observation(self) -> np.ndarray:
         parts = [self.des[:2], self.tcp[:2]]
