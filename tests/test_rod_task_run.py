@@ -1,22 +1,29 @@
-"""Smoke run of a rod task through the entry point with a tiny budget: cached demonstrations,
-a trained teacher, VDD from it, parallel rollouts, success/entropy/timing in MLflow, videos;
-a second invocation reuses data and teacher and reproduces the rollout metrics."""
+"""Smoke run of a rod task through the entry point with a tiny budget and the full method set:
+cached demonstrations, both teachers trained, every method trained or sampled, parallel
+rollouts, success/entropy/timing in MLflow, videos, the paper-layout table; a second
+invocation reuses data and teachers and reproduces every method's rollout metrics."""
 
 import gin
 from mlflow.tracking import MlflowClient
 
 from bench.run import main
 
+ALL = ['ddpm', 'beso', 'ddpm_1', 'beso_1', 'cd', 'ctm', 'vdd_ddpm', 'vdd_beso', 'em_gpt',
+       'imc_gpt']
+
 
 def test_avoiding_end_to_end_and_reproducible(mlflow_uri, tmp_path, capsys):
     args = ["--gin", "gin/cpu/avoiding.gin", "--seeds", "0", "--output-dir", str(tmp_path / "out"),
-            "-b", "Benchmark.methods = ['ddpm', 'vdd_ddpm']",
+            "-b", f"Benchmark.methods = {ALL}",
             "-b", f"Benchmark.cache_dir = '{tmp_path / 'cache'}'",
             "-b", "RolloutTask.num_demos = 6", "-b", "RolloutTask.eval_rollouts = 3",
             "-b", "RolloutTask.num_envs = 2", "-b", "Benchmark.videos = 1",
             "-b", "TeacherTrainingConfig.iterations = 20", "-b", "VDDConfig.iterations = 4",
             "-b", "VDDConfig.batch_size = 16", "-b", "DDPMConfig.num_steps = 2",
-            *[b for name in ("DDPMConfig", "student/MoEConfig") for b in
+            "-b", "BESOConfig.num_steps = 2",
+            *[b for name in ("CDConfig", "CTMConfig", "EMConfig", "IMCConfig") for b in
+              ("-b", f"{name}.iterations = 3", "-b", f"{name}.batch_size = 16")],
+            *[b for name in ("DDPMConfig", "BESOConfig", "student/MoEConfig") for b in
               ("-b", f"{name}.n_layer = 1", "-b", f"{name}.n_head = 1",
                "-b", f"{name}.n_embd = 16")],
             "-b", "Benchmark.timing_repeats = 2"]
@@ -27,24 +34,34 @@ def test_avoiding_end_to_end_and_reproducible(mlflow_uri, tmp_path, capsys):
         outputs.append(capsys.readouterr().out)
     assert "trained in" in outputs[0] and "from the cache" in outputs[1]
     assert "success" in outputs[0] and "entropy" in outputs[0]
+    paper = outputs[0][outputs[0].index("in the paper's layout"):]
+    assert paper.splitlines()[2].split() == ["metric", "DDPM", "BESO", "DDPM-1", "BESO-1", "CD",
+                                             "CTM", "VDD-DDPM", "VDD-BESO", "EM-GPT", "IMC-GPT"]
+    assert "success (published)" in paper
     assert len(list((tmp_path / "cache" / "datasets").iterdir())) == 1
 
     client = MlflowClient(mlflow_uri)
     runs = client.search_runs([client.get_experiment_by_name("avoiding").experiment_id])
     rows = {}
     for r in runs:
-        if r.data.tags.get("method") in ("ddpm", "vdd_ddpm"):
+        method = r.data.tags.get("method")
+        if method in ALL:
             m = r.data.metrics
             for key in ("eval/success_rate", "eval/entropy", "eval/context_entropy",
-                        "timing/ms_per_action_b1", "timing/forward_passes_per_action"):
-                assert key in m, key
-            assert r.data.tags["task"] == "avoiding" and r.data.tags["teacher"] == "ddpm"
+                        "timing/ms_per_action_b1", "timing/ms_per_action_b256",
+                        "timing/forward_passes_per_action", "timing/speedup_vs_teacher",
+                        "train/wall_s"):
+                assert key in m, (method, key)
+            assert r.data.tags["task"] == "avoiding" and r.data.tags["seed"] == "0"
             assert 0.0 <= m["eval/success_rate"] <= 1.0 and m["eval/rollouts"] == 3
-            rows.setdefault(r.data.tags["method"], []).append(
+            rows.setdefault(method, []).append(
                 (m["eval/success_rate"], m["eval/entropy"], m["eval/mean_length"]))
-    assert set(rows) == {"ddpm", "vdd_ddpm"}
+    assert set(rows) == set(ALL)
     for method, results in rows.items():  # same seed, same data, same teacher: same rollouts
         assert len(results) == 2 and results[0] == results[1], (method, results)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"results.md", "results.csv", "results_paper.md", "comparison.png"} <= names
     vdd_run = next(r for r in runs if r.data.tags.get("method") == "vdd_ddpm")
     videos = [a.path for a in client.list_artifacts(vdd_run.info.run_id, "videos")]
     assert len(videos) == 1 and videos[0].endswith(".gif")

@@ -52,7 +52,10 @@ def test_teachers_train_once_then_come_from_the_cache(mlflow_uri, tmp_path, caps
     cached teachers (same key, no training) and reproduces the teacher rows exactly."""
     uri = mlflow_uri
     args = ["--gin", "gin/toy2d.gin", "--seeds", "0", "--output-dir", str(tmp_path / "out"),
-            "-b", "Benchmark.methods = ['beso', 'beso_1', 'ddpm_1', 'vdd_beso', 'vdd_ddpm']",
+            "-b", "Benchmark.methods = ['beso', 'beso_1', 'ddpm_1', 'vdd_beso', 'vdd_ddpm', 'cd', "
+                  "'ctm', 'em_gpt', 'imc_gpt']",
+            *[b for name in ("CDConfig", "CTMConfig", "EMConfig", "IMCConfig") for b in
+              ("-b", f"{name}.iterations = 5", "-b", f"{name}.batch_size = 16")],
             "-b", f"Benchmark.cache_dir = '{tmp_path / 'cache'}'",
             "-b", "TeacherTrainingConfig.iterations = 30", "-b", "VDDConfig.iterations = 10",
             "-b", "TeacherTrainingConfig.batch_size = 32",
@@ -84,3 +87,13 @@ def test_teachers_train_once_then_come_from_the_cache(mlflow_uri, tmp_path, caps
     assert steps["beso_1-seed0"] == 1 and steps["vdd_beso-seed0"] == 1 and steps["beso-seed0"] > 1
     vdd = by_name["vdd_ddpm-seed0"][0]
     assert vdd.data.tags["teacher"] == "ddpm" and "teacher.key" in vdd.data.params
+    for name in ("cd-seed0", "ctm-seed0"):  # one-step students of the BESO teacher
+        run = by_name[name][0]
+        assert run.data.tags["teacher"] == "beso"
+        assert run.data.metrics["timing/forward_passes_per_action"] == 1
+        assert run.data.metrics["eval/energy_distance_teacher"] >= 0
+        assert run.data.metrics["timing/speedup_vs_teacher"] > 0
+    for name in ("em_gpt-seed0", "imc_gpt-seed0"):  # MoE from data: the mixture metrics too
+        run = by_name[name][0]
+        assert run.data.tags["teacher"] == "none" and "eval/reverse_kl" in run.data.metrics
+    assert "in the paper's layout" in results[0] and "CTM" in results[0]

@@ -14,9 +14,19 @@ GOOD = "gin/toy2d.gin"
         (["--gin", GOOD, "-b", "Nope.x = 1"], "No configurable matching 'Nope'"),
         (["--gin", GOOD, "-b", "VDDConfig.itrations = 5"], "doesn't have a parameter named"),
         (["--gin", GOOD, "-b", "student/MoEConfig.covariance = 'diag'"], "'full' or 'diagonal'"),
-        (["--gin", GOOD, "-b", "Benchmark.methods = ['vdd', 'cd']"],
-         "unknown method(s) ['cd']; valid choices: ['beso', 'beso_1', 'ddpm', 'ddpm_1', 'vdd', "
-         "'vdd_beso', 'vdd_ddpm', 'vdd_published']"),
+        (["--gin", GOOD, "-b", "Benchmark.methods = ['vdd', 'cm']"],
+         "unknown method(s) ['cm']; valid choices: ['ddpm', 'beso', 'ddpm_1', 'beso_1', 'cd', "
+         "'ctm', 'vdd_ddpm', 'vdd_beso', 'em_gpt', 'imc_gpt', 'vdd', 'vdd_published']"),
+        (["--gin", GOOD, "-b", "Benchmark.teachers = ['ddpm']", "-b",
+          "Benchmark.methods = ['ddpm', 'cd']"],
+         "method 'cd' needs a trained 'beso' teacher, and this config provides only ['ddpm'] "
+         "(Benchmark.teachers); methods usable here: ['ddpm', 'ddpm_1', 'vdd_ddpm', 'em_gpt', "
+         "'imc_gpt', 'vdd', 'vdd_published']"),
+        (["--gin", "gin/cpu/avoiding.gin", "-b", "Benchmark.methods = ['vdd']"],
+         "method 'vdd' needs the task's analytic target, and task 'avoiding' has none"),
+        (["--gin", GOOD, "-b", "Benchmark.teachers = ['flow']"],
+         "Benchmark.teachers must list kinds of ['beso', 'ddpm'], got ['flow']"),
+        (["--gin", GOOD, "-b", "cd/CDConfig.num_levels = 1"], "num_levels must be an int >= 2"),
         (["--gin", GOOD, "--seeds", "-1"], "seeds must be non-negative"),
     ],
 )

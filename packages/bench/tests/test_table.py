@@ -1,4 +1,4 @@
-from bench.table import Column, ResultTable
+from bench.table import Column, PaperTable, ResultTable, add_speedups
 
 
 def test_mean_std_count_and_exports():
@@ -11,3 +11,27 @@ def test_mean_std_count_and_exports():
     assert md[0] == "| method | seeds | x | ok |" and md[2] == "| a | 2 | 2.0 ± 1.0 | 1/2 |"
     csv_lines = t.csv().splitlines()
     assert csv_lines[0] == "method,seed,ok,x" and csv_lines[3] == "b,0,,5.0"
+
+
+def test_speedups_are_taken_against_the_same_seeds_reference():
+    rows = [{"method": "ddpm", "seed": 0, "timing/ms_per_action_b1": 8.0},
+            {"method": "ddpm", "seed": 1, "timing/ms_per_action_b1": 10.0},
+            {"method": "vdd_ddpm", "seed": 0, "timing/ms_per_action_b1": 1.0},
+            {"method": "vdd_ddpm", "seed": 1, "timing/ms_per_action_b1": 2.0},
+            {"method": "em_gpt", "seed": 0, "timing/ms_per_action_b1": 4.0},
+            {"method": "cd", "seed": 0, "timing/ms_per_action_b1": 1.0}]
+    add_speedups(rows, {"ddpm": "ddpm", "vdd_ddpm": "ddpm", "em_gpt": "ddpm"})
+    got = [r.get("timing/speedup_vs_teacher") for r in rows]
+    assert got == [1.0, 1.0, 8.0, 5.0, 2.0, None]  # cd: its teacher (beso) did not run
+
+
+def test_paper_layout_has_methods_as_columns_and_published_rows():
+    rows = [{"method": "ddpm", "seed": 0, "s": 0.5}, {"method": "vdd_ddpm", "seed": 0, "s": 0.25},
+            {"method": "vdd_ddpm", "seed": 1, "s": 0.75}]
+    table = ResultTable(rows, [Column("s", "success", ".2f")])
+    paper = PaperTable(table, metrics=table.columns, labels={"ddpm": "DDPM", "vdd_ddpm": "VDD-DDPM"},
+                       published={"success": {"ddpm": 0.94}})
+    lines = paper.markdown().splitlines()
+    assert lines[0] == "| metric | DDPM | VDD-DDPM |"
+    assert lines[2] == "| success | 0.50 | 0.50 ± 0.25 |"
+    assert lines[3] == "| success (published) | 0.94 | - |"

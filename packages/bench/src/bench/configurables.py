@@ -15,6 +15,10 @@ import teachers
 
 MoEConfig = gin.external_configurable(moe.MoEConfig, module="moe")
 VDDConfig = gin.external_configurable(distill.VDDConfig, module="distill")
+CDConfig = gin.external_configurable(distill.CDConfig, module="distill")
+CTMConfig = gin.external_configurable(distill.CTMConfig, module="distill")
+EMConfig = gin.external_configurable(distill.EMConfig, module="distill")
+IMCConfig = gin.external_configurable(distill.IMCConfig, module="distill")
 Toy2D = gin.external_configurable(envs.Toy2D, module="envs")
 RolloutTask = gin.external_configurable(envs.RolloutTask, module="envs")
 BESOConfig = gin.external_configurable(teachers.BESOConfig, module="teachers")

@@ -19,17 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gin
+import numpy as np
 import torch
 
 from bench import methods as M
 from bench.errors import ConfigError
-from bench.figures import draw_sample_figure, draw_toy_figure
+from bench.figures import draw_comparison_figure, draw_sample_figure, draw_toy_figure
+from bench.published import PUBLISHED
 from bench.rollout_eval import evaluate_rollouts
-from bench.table import ROLLOUT_COLUMNS, TOY_COLUMNS, ResultTable
+from bench.table import ROLLOUT_COLUMNS, TOY_COLUMNS, PaperTable, ResultTable, add_speedups
 from bench.teacher_store import TrainedTeacher, load_or_train_teacher, teacher_configs
 from bench.timing import measure_inference
-from bench.toy_eval import evaluate_toy, sample_metrics, snapshot
+from bench.toy_eval import ENERGY_SAMPLES, evaluate_toy, sample_metrics, snapshot
 from bench.trainer import Trainer, TrainerConfig
+from envs import energy_distance
+from moe import MoEPolicy
 
 __all__ = ["Benchmark", "BenchmarkResult"]
 
@@ -49,6 +53,7 @@ class Benchmark:
 
     task: object = gin.REQUIRED
     methods: Sequence[str] = gin.REQUIRED
+    teachers: Sequence[str] = ("beso", "ddpm")  # trained teacher kinds this config provides
     seeds: Sequence[int] = (0,)
     data_seed: int = 0
     output_dir: str = "outputs"
@@ -72,14 +77,20 @@ class Benchmark:
                 f"Benchmark.eval_samples and timing_repeats must be >= 1, got "
                 f"{self.eval_samples!r}, {self.timing_repeats!r}"
             )
-        self.method_specs = M.resolve_methods(list(self.methods), self.task)
+        bad = [t for t in self.teachers if t not in M.TRAINED_TEACHERS]
+        if isinstance(self.teachers, str) or bad:
+            raise ConfigError(f"Benchmark.teachers must list kinds of {list(M.TRAINED_TEACHERS)}, "
+                              f"got {self.teachers!r}")
+        self.method_specs = M.resolve_methods(list(self.methods), self.task, self.teachers)
         self.teacher_kinds = list(dict.fromkeys(
-            m.teacher for m in self.method_specs if m.teacher != "analytic"))
+            m.teacher for m in self.method_specs if m.teacher in M.TRAINED_TEACHERS))
         try:  # build every config once so a bad value stops us before training
             M.student_config(self.task)
             for m in self.method_specs:
                 if m.role == "student":
                     M.algorithm_config(m)
+                    if m.is_moe:
+                        M.student_config(self.task, m)
             for kind in self.teacher_kinds:
                 teacher_configs(kind, self.task)
         except (ValueError, TypeError) as e:
@@ -121,7 +132,8 @@ class Benchmark:
         if config_text:
             (out / "config.gin").write_text(config_text)
             parent.log_text(config_text, "config.gin")
-        rows, figure_runs, samples = [], {}, {}
+        rows, run_ids, figure_runs, samples = [], [], {}, {}
+        self._teacher_samples: dict[str, np.ndarray] = {}
         status = "FAILED"
         try:
             dataset = self._dataset()
@@ -131,20 +143,34 @@ class Benchmark:
                 for seed in self.seeds:
                     teacher = teachers.get(method.teacher)
                     if method.role == "student":
-                        row, snaps, draws = self._run_student(method, seed, dataset, teacher,
-                                                              tracker, out, config_text)
+                        row, snaps, draws, run_id = self._run_student(
+                            method, seed, dataset, teacher, tracker, out, config_text)
                         if seed == self.seeds[0] and snaps:
                             figure_runs[f"{method.name} (seed {seed})"] = snaps
                     else:
-                        row, draws = self._run_teacher(method, seed, teacher, tracker, out)
+                        row, draws, run_id = self._run_teacher(method, seed, teacher, tracker,
+                                                               out)
                     rows.append(row)
+                    run_ids.append(run_id)
                     if seed == self.seeds[0] and draws is not None:
                         samples[method.name] = draws
+            add_speedups(rows, self._speedup_references())
+            for row, run_id in zip(rows, run_ids):
+                if "timing/speedup_vs_teacher" in row:
+                    tracker.run(run_id).log_metrics(
+                        {"timing/speedup_vs_teacher": row["timing/speedup_vs_teacher"]})
             table = ResultTable(rows, ROLLOUT_COLUMNS if self.is_rollout else TOY_COLUMNS)
+            paper = self._paper_table(table)
             (out / "results.md").write_text(table.markdown())
             (out / "results.csv").write_text(table.csv())
-            parent.log_artifact(out / "results.md")
-            parent.log_artifact(out / "results.csv")
+            (out / "results_paper.md").write_text(paper.markdown())
+            for name in ("results.md", "results.csv", "results_paper.md"):
+                parent.log_artifact(out / name)
+            quality = (("eval/success_rate", "success rate") if self.is_rollout
+                       else ("eval/energy_distance", "energy distance (lower is better)"))
+            parent.log_artifact(draw_comparison_figure(
+                rows, paper.result.methods, quality=quality[0], quality_label=quality[1],
+                labels=self._labels(), path=out / "comparison.png"))
             if figure_runs:
                 parent.log_artifact(draw_toy_figure(task.target, figure_runs,
                                                     out / "toy_figure.png"))
@@ -156,6 +182,10 @@ class Benchmark:
             parent.log_text(operative, "operative_config.gin")
             print(f"\n[bench] {task.name} results (mean ± std over seeds {list(self.seeds)}):\n")
             print(table.text(), flush=True)
+            print(f"[bench] {task.name} in the paper's layout (speed-up: ms/action at batch 1 of "
+                  "the method's N-step teacher over its own; methods without a teacher against "
+                  f"{self._speedup_references().get('em_gpt', '-')}):\n")
+            print(paper.text(), flush=True)
             print(f"[bench] table, figures and config in {out}; compare runs with "
                   f"`mlflow ui --backend-store-uri {tracker.tracking_uri}`", flush=True)
             status = "FINISHED"
@@ -182,7 +212,36 @@ class Benchmark:
                 run.log_metrics({"train/wall_s": teacher.train_wall_s})
         how = "from the cache" if teacher.cached else f"trained in {teacher.train_wall_s:.0f}s"
         print(f"[bench] teacher {kind}: {how} ({teacher.path})", flush=True)
+        if not self.is_rollout:  # reference samples: how far each method lands from its teacher
+            gen = torch.Generator().manual_seed(self.data_seed)
+            self._teacher_samples[kind] = teacher.policy.sample_actions(
+                self.task.observation(ENERGY_SAMPLES), generator=gen).cpu().numpy()
         return teacher
+
+    # ------------------------------------------------------------------ tables
+    def _labels(self) -> dict[str, str]:
+        return {m.name: m.label for m in self.method_specs}
+
+    def _speedup_references(self) -> dict[str, str]:
+        """Method -> the N-step teacher row it is compared with (its own teacher, else the
+        first N-step teacher of the run)."""
+        names = [m.name for m in self.method_specs]
+        fallback = next((k for k in M.TRAINED_TEACHERS if k in names), None)
+        return {m.name: (m.teacher if m.teacher in names else fallback)
+                for m in self.method_specs if fallback or m.teacher in names}
+
+    def _paper_table(self, table: ResultTable) -> PaperTable:
+        order = {n: i for i, n in enumerate(M.PAPER_ORDER)}
+        ordered = ResultTable(sorted(table.rows, key=lambda r: order[r["method"]]),
+                              table.columns)
+        return PaperTable(ordered, metrics=table.columns, labels=self._labels(),
+                          published=PUBLISHED.get(self.task.name))
+
+    def _distance_to_teacher(self, method, draws) -> dict[str, float]:
+        ref = self._teacher_samples.get(method.teacher)
+        if ref is None or draws is None:
+            return {}
+        return {"eval/energy_distance_teacher": energy_distance(draws[:ENERGY_SAMPLES], ref)}
 
     def _evaluate_rollouts(self, policy, label: str, seed: int, out: Path, run,
                            act_kwargs: dict | None = None) -> dict[str, float]:
@@ -201,6 +260,13 @@ class Benchmark:
             print(f"[bench] {label}: success {metrics['eval/success_rate']:.2f}, entropy "
                   f"{metrics['eval/entropy']:.2f}, modes seen {metrics['eval/modes_seen']:.0f}/"
                   f"{metrics['eval/num_modes']:.0f}{extra}", flush=True)
+            return
+        mixture = (f"experts on modes {metrics['eval/modes_covered']}/"
+                   f"{metrics['eval/num_modes']}, reverse KL {metrics['eval/reverse_kl']:.3f}, "
+                   if "eval/modes_covered" in metrics else "")
+        print(f"[bench] {label}: {mixture}modes hit {metrics['eval/modes_hit']}/"
+              f"{metrics['eval/num_modes']}, energy distance "
+              f"{metrics['eval/energy_distance']:.3f}{extra}", flush=True)
 
     def _run_teacher(self, method, seed: int, teacher: TrainedTeacher, tracker, out: Path):
         task, policy = self.task, teacher.policy
@@ -219,18 +285,15 @@ class Benchmark:
                 gen = torch.Generator().manual_seed(seed)
                 draws = policy.sample_actions(task.observation(self.eval_samples),
                                               num_steps=steps, generator=gen).cpu().numpy()
-                metrics = sample_metrics(draws, task, seed=seed)
+                metrics = {**sample_metrics(draws, task, seed=seed),
+                           **self._distance_to_teacher(method, draws)}
             metrics.update(measure_inference(
                 lambda obs: policy.sample_actions(obs, num_steps=steps),
                 self._window, forward_passes=steps, repeats=self.timing_repeats))
+            metrics["train/wall_s"] = teacher.train_wall_s  # the teacher's own training
             run.log_metrics(metrics)
-        if self.is_rollout:
-            self._report(f"{method.name}-seed{seed}", metrics)
-            return {"method": method.name, "seed": seed, **metrics}, draws
-        print(f"[bench] {method.name}-seed{seed}: modes hit {metrics['eval/modes_hit']}/"
-              f"{metrics['eval/num_modes']}, energy distance "
-              f"{metrics['eval/energy_distance']:.3f}", flush=True)
-        return {"method": method.name, "seed": seed, **metrics}, draws
+        self._report(f"{method.name}-seed{seed}", metrics)
+        return {"method": method.name, "seed": seed, **metrics}, draws, run.run_id
 
     def _run_student(self, method, seed: int, dataset, teacher, tracker, out: Path,
                      config_text: str):
@@ -246,7 +309,7 @@ class Benchmark:
             iters = built.algorithm.config.iterations
             want = {i for i in self.snapshot_iterations if i <= iters} | {iters}
             snaps = []
-            if self.is_rollout:
+            if self.is_rollout or not isinstance(built.policy, MoEPolicy):
                 want = set()
             trainer = Trainer(built.algorithm, dataset, iterations=iters,
                               batch_size=built.algorithm.config.batch_size,
@@ -257,23 +320,25 @@ class Benchmark:
                 on_iteration=lambda it: snaps.append(snapshot(built.policy, task, it))
                 if it in want else None,
             )
+            draws = None
             if self.is_rollout:
-                draws = None
                 metrics = self._evaluate_rollouts(built.policy, label, seed, out, run)
-            else:
+            elif isinstance(built.policy, MoEPolicy):
                 metrics, draws = evaluate_toy(built.policy, task,
                                               num_samples=self.eval_samples, seed=seed)
+            else:  # a one-step sampler without a tractable density: sample metrics only
+                gen = torch.Generator().manual_seed(seed)
+                draws = built.policy.sample_actions(task.observation(self.eval_samples),
+                                                    generator=gen).cpu().numpy()
+                metrics = sample_metrics(draws, task, seed=seed)
+            metrics.update(self._distance_to_teacher(method, draws))
             metrics.update(measure_inference(built.policy.sample_actions, self._window,
-                                             forward_passes=1, repeats=self.timing_repeats))
+                                             forward_passes=built.forward_passes,
+                                             repeats=self.timing_repeats))
             metrics["train/wall_s"] = result.wall_s
             run.log_metrics(metrics, step=iters)
             run.log_artifact(out / label / "checkpoint", "checkpoint")
-        if self.is_rollout:
-            self._report(label, metrics, f", {result.wall_s:.1f}s")
-            return {"method": method.name, "seed": seed, **metrics}, snaps, draws
-        print(f"[bench] {label}: modes {metrics['eval/modes_covered']}/"
-              f"{metrics['eval/num_modes']}, reverse KL {metrics['eval/reverse_kl']:.3f}, "
-              f"{result.wall_s:.1f}s", flush=True)
-        return {"method": method.name, "seed": seed, **metrics}, snaps, draws
+        self._report(label, metrics, f", {result.wall_s:.1f}s")
+        return {"method": method.name, "seed": seed, **metrics}, snaps, draws, run.run_id
 
 

@@ -1,6 +1,7 @@
-"""Toy figures: (1) target density and score field, then each MoE method's experts (means and
+"""Figures. Toy: (1) target density and score field, then each MoE method's experts (means and
 2-sigma covariance ellipses, opacity by gating weight) at several stages of training;
-(2) samples of every method over the target density."""
+(2) samples of every method over the target density. Every task: (3) the comparison of
+methods, quality per method and quality against inference cost."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from matplotlib.patches import Ellipse  # noqa: E402
 from bench.toy_eval import MixtureSnapshot  # noqa: E402
 from envs import GaussianMixtureTarget  # noqa: E402
 
-__all__ = ["draw_toy_figure", "draw_sample_figure"]
+__all__ = ["draw_toy_figure", "draw_sample_figure", "draw_comparison_figure"]
 
 
 def _extent(target: GaussianMixtureTarget) -> tuple[float, float]:
@@ -113,4 +114,38 @@ def draw_sample_figure(target: GaussianMixtureTarget, samples: dict[str, np.ndar
         _frame(ax, lo, hi)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
+    return _save(fig, path)
+
+
+def _mean_std(rows, method: str, key: str) -> tuple[float, float] | None:
+    vals = np.array([r[key] for r in rows if r["method"] == method and key in r], dtype=float)
+    return (float(vals.mean()), float(vals.std())) if vals.size else None
+
+
+def draw_comparison_figure(rows: Sequence[dict], methods: Sequence[str], *, quality: str,
+                           quality_label: str, labels: dict[str, str],
+                           path: str | Path) -> Path:
+    """Left: `quality` per method (mean, std over seeds as error bars). Right: the same against
+    milliseconds per action at batch 1 (log scale), so speed and quality read together."""
+    shown = [m for m in methods if _mean_std(rows, m, quality)]
+    fig, (bars, scatter) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = plt.cm.tab10(np.arange(len(shown)) % 10)
+    for i, m in enumerate(shown):
+        mean, std = _mean_std(rows, m, quality)
+        bars.bar(i, mean, yerr=std, color=colors[i], capsize=3)
+        ms = _mean_std(rows, m, "timing/ms_per_action_b1")
+        if ms:
+            scatter.errorbar(ms[0], mean, xerr=ms[1], yerr=std, fmt="o", color=colors[i],
+                             capsize=3)
+            scatter.annotate(labels.get(m, m), (ms[0], mean), textcoords="offset points",
+                             xytext=(5, 5), fontsize=8)
+    bars.set_xticks(range(len(shown)), [labels.get(m, m) for m in shown], rotation=35,
+                    ha="right")
+    bars.set_ylabel(quality_label)
+    bars.set_title("per method (mean ± std over seeds)")
+    scatter.set_xscale("log")
+    scatter.set_xlabel("ms per action, batch 1 (log)")
+    scatter.set_ylabel(quality_label)
+    scatter.set_title("quality against inference cost")
+    scatter.grid(alpha=0.3)
     return _save(fig, path)

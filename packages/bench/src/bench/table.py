@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Column", "TOY_COLUMNS", "ROLLOUT_COLUMNS", "ResultTable"]
+__all__ = ["Column", "TOY_COLUMNS", "ROLLOUT_COLUMNS", "ResultTable", "PaperTable",
+           "add_speedups"]
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,13 @@ TOY_COLUMNS = (
     Column("eval/sample_freq_error_max", "max freq error", ".3f"),
     Column("eval/weight_error_max", "max weight error", ".3f"),
     Column("eval/energy_distance", "energy distance", ".3f"),
+    Column("eval/energy_distance_teacher", "distance to teacher", ".3f"),
     Column("eval/reverse_kl", "reverse KL (nats)", ".3f"),
     Column("eval/heldout_log_lik", "held-out log-lik", ".3f"),
     Column("timing/forward_passes_per_action", "passes/action", ".0f"),
     Column("timing/ms_per_action_b1", "ms/action b1", ".2f"),
     Column("timing/ms_per_action_b256", "ms/action b256", ".2f"),
+    Column("timing/speedup_vs_teacher", "speed-up", ".1f"),
     Column("train/wall_s", "train s", ".1f"),
 )
 
@@ -44,8 +47,20 @@ ROLLOUT_COLUMNS = (
     Column("timing/forward_passes_per_action", "passes/action", ".0f"),
     Column("timing/ms_per_action_b1", "ms/action b1", ".2f"),
     Column("timing/ms_per_action_b256", "ms/action b256", ".2f"),
+    Column("timing/speedup_vs_teacher", "speed-up", ".1f"),
     Column("train/wall_s", "train s", ".1f"),
 )
+
+
+def _markdown(header: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body]) + "\n"
+
+
+def _text(header: list[str], body: list[list[str]]) -> str:
+    table = [header] + body
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in table) + "\n"
 
 
 class ResultTable:
@@ -77,15 +92,10 @@ class ResultTable:
         return out
 
     def markdown(self) -> str:
-        lines = ["| " + " | ".join(self.header()) + " |",
-                 "|" + "---|" * len(self.header())]
-        lines += ["| " + " | ".join(r) + " |" for r in self.body()]
-        return "\n".join(lines) + "\n"
+        return _markdown(self.header(), self.body())
 
     def text(self) -> str:
-        table = [self.header()] + self.body()
-        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in table) + "\n"
+        return _text(self.header(), self.body())
 
     def csv(self) -> str:
         """Per-seed rows, every metric column: for spreadsheets and re-analysis."""
@@ -96,3 +106,42 @@ class ResultTable:
         for r in self.rows:
             w.writerow([r["method"], r["seed"]] + [r.get(k, "") for k in keys])
         return buf.getvalue()
+
+
+def add_speedups(rows: Sequence[dict], reference: dict[str, str]) -> None:
+    """Set `timing/speedup_vs_teacher` on every row: ms/action (batch 1) of the N-step teacher
+    `reference[method]` at the same seed, over the row's own. Rows without a reference run
+    are left without it."""
+    ms = {(r["method"], r["seed"]): r.get("timing/ms_per_action_b1") for r in rows}
+    for r in rows:
+        ref = ms.get((reference.get(r["method"]), r["seed"]))
+        own = r.get("timing/ms_per_action_b1")
+        if ref and own:
+            r["timing/speedup_vs_teacher"] = ref / own
+
+
+class PaperTable:
+    """The published layout: methods as columns (paper order), metrics as rows, plus the
+    published numbers for the task where TASKS.md has them."""
+
+    def __init__(self, result: ResultTable, *, metrics: Sequence[Column], labels: dict[str, str],
+                 published: dict[str, dict[str, float]] | None = None) -> None:
+        self.result, self.metrics, self.labels = result, list(metrics), labels
+        self.published = published or {}
+
+    def header(self) -> list[str]:
+        return ["metric"] + [self.labels.get(m, m) for m in self.result.methods]
+
+    def body(self) -> list[list[str]]:
+        out = [[c.label] + [self.result.cell(m, c) for m in self.result.methods]
+               for c in self.metrics]
+        for metric, values in self.published.items():
+            out.append([f"{metric} (published)"] + [
+                format(values[m], ".2f") if m in values else "-" for m in self.result.methods])
+        return out
+
+    def markdown(self) -> str:
+        return _markdown(self.header(), self.body())
+
+    def text(self) -> str:
+        return _text(self.header(), self.body())

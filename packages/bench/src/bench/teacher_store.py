@@ -57,7 +57,7 @@ class TrainedTeacher:
     key: str
     path: Path
     cached: bool
-    train_wall_s: float  # 0 when loaded from the cache
+    train_wall_s: float  # the teacher's training wall time (as recorded in a cached one)
 
 
 def load_or_train_teacher(kind: str, task, dataset: dict[str, np.ndarray], data_seed: int, *,
@@ -69,7 +69,9 @@ def load_or_train_teacher(kind: str, task, dataset: dict[str, np.ndarray], data_
     key = teacher_key(kind, task, data_seed, arch, train)
     path = Path(cache_dir) / f"{task.name}-{kind}-{key}"
     if (path / "config.json").is_file():
-        return TrainedTeacher(kind, cls.load(path, expect_config=arch), key, path, True, 0.0)
+        extra = json.loads((path / "config.json").read_text()).get("extra", {})
+        return TrainedTeacher(kind, cls.load(path, expect_config=arch), key, path, True,
+                              float(extra.get("train_wall_s", 0.0)))
     torch.manual_seed(data_seed)
     policy = cls(arch)
     policy.fit_normalizers(dataset["obs"], dataset["actions"])

@@ -69,6 +69,10 @@ class Tracker:
     def tracking_uri(self) -> str:
         return self.client._tracking_client.tracking_uri
 
+    def run(self, run_id: str) -> RunLogger:
+        """A logger for an existing run (e.g. to add a metric computed after it ended)."""
+        return RunLogger(self.client, run_id)
+
     def child(self, *, run_name: str, tags: dict[str, str]) -> RunLogger:
         tags = {**tags, "mlflow.parentRunId": self.parent.run_id}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)

@@ -1,10 +1,24 @@
-"""vdd-distill: algorithms that train fast policies (VDD now; CD, CTM, EM, IMC to follow)."""
+"""vdd-distill: algorithms that train fast policies.
 
+VDD (a MoE from a teacher's score), CD and CTM (one-step students of a BESO teacher's ODE),
+EM and IMC (a MoE from the demonstrations alone). Each owns its optimisers and returns a
+frozen stats dataclass from `update(batches)`; none of them logs.
+"""
+
+from distill.cd import CD, CDConfig
+from distill.consistency_policy import ConsistencyConfig, ConsistencyPolicy
+from distill.consistency_training import ConsistencyStats, ConsistencyTrainingConfig
+from distill.ctm import CTM, CTMConfig
+from distill.em import EM, EMConfig, EMStats
+from distill.imc import IMC, IMCConfig, IMCStats
 from distill.registry import ALGORITHMS, get_algorithm
 from distill.score import GaussianMixtureScore, ScoreAdapter
 from distill.vdd import VDD, VDDConfig, VDDStats
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = ["ALGORITHMS", "get_algorithm", "GaussianMixtureScore", "ScoreAdapter", "VDD",
-           "VDDConfig", "VDDStats", "__version__"]
+__all__ = ["ALGORITHMS", "get_algorithm", "CD", "CDConfig", "CTM", "CTMConfig",
+           "ConsistencyConfig", "ConsistencyPolicy", "ConsistencyStats",
+           "ConsistencyTrainingConfig", "EM", "EMConfig", "EMStats", "IMC", "IMCConfig",
+           "IMCStats", "GaussianMixtureScore", "ScoreAdapter", "VDD", "VDDConfig", "VDDStats",
+           "__version__"]

@@ -1,0 +1,167 @@
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from distill.imc import IMC, IMCConfig, IMCStats
+from envs import Toy2D, mode_weights, modes_covered
+from moe import MoEConfig, MoEPolicy
+
+WEIGHTS = (0.4, 0.3, 0.2, 0.1)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run far faster on one intra-op thread than on contended cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_policy(obs, actions, **kw) -> MoEPolicy:
+    cfg = dict(obs_dim=obs.shape[-1], action_dim=2, num_experts=4, covariance="diagonal",
+               n_layer=1, n_head=1, n_embd=16)
+    cfg.update(kw)
+    policy = MoEPolicy(MoEConfig(**cfg))
+    policy.fit_normalizers(obs, actions)
+    return policy
+
+
+def train(algo, data, iterations: int, batch_size: int, seed: int) -> list[IMCStats]:
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(iterations):
+        idx = rng.integers(0, len(data["obs"]), batch_size)
+        stats.append(algo.update([{"obs": data["obs"][idx], "actions": data["actions"][idx]}]))
+    return stats
+
+
+def constant_state_mixture(policy):
+    """Raw-unit means (Z, A), stds (Z, A) and weights (Z,) of the policy at the constant state."""
+    mix = policy.mixture(torch.zeros(1, 1, 1))
+    means = policy.action_normalizer.unnormalize(mix.means[0, 0]).detach().numpy()
+    stds = (torch.diagonal(mix.scale_tril[0, 0], dim1=-2, dim2=-1)
+            * policy.action_normalizer.std).detach().numpy()
+    return means, stds, mix.weights[0, 0].detach().numpy()
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_imc_puts_an_expert_on_every_mode_with_the_true_weights(covariance):
+    """eta = 1 with expert stds near the modes' (init_std 0.15 of the data's std): each
+    curriculum is a kernel narrower than the gaps, so each expert settles on one mode."""
+    task = Toy2D(num_modes=4, weights=WEIGHTS)
+    data = task.make_dataset(0)
+    torch.manual_seed(0)
+    policy = tiny_policy(data["obs"], data["actions"], covariance=covariance, init_std=0.15)
+    cfg = IMCConfig(iterations=200, batch_size=256, lr=1e-2, gating_lr=1e-2, eta=1.0)
+    algo = IMC(policy, cfg, init_actions=torch.as_tensor(data["actions"]))
+    stats = train(algo, data, cfg.iterations, cfg.batch_size, seed=0)
+
+    means, _, weights = constant_state_mixture(policy)
+    assert modes_covered(means, task.target).all()  # every mode has an expert within 0.2
+    np.testing.assert_allclose(mode_weights(means, weights, task.target), WEIGHTS, atol=0.03)
+    # each curriculum ends on (about) its mode's share of the batch
+    assert 0.05 < stats[-1].coverage < 0.4
+
+
+def test_eta_sets_how_much_of_the_batch_each_expert_covers():
+    """From identical starts, a larger eta flattens every curriculum (more coverage) and
+    pulls the experts together towards the data mean; a small eta keeps them apart."""
+    task = Toy2D(num_modes=4)
+    data = task.make_dataset(0, num_demos=2048)
+    torch.manual_seed(0)
+    base = tiny_policy(data["obs"], data["actions"])  # init_std 1: broad experts
+    base.init_experts_from_actions(torch.as_tensor(data["actions"]))
+    coverage, spread = [], []
+    for eta in (0.01, 1.0, 10.0):
+        policy = copy.deepcopy(base)
+        algo = IMC(policy, IMCConfig(iterations=100, batch_size=256, lr=1e-2, eta=eta,
+                                     expert_init="random"))
+        stats = train(algo, data, 100, 256, seed=0)
+        coverage.append(stats[0].coverage)
+        means, _, _ = constant_state_mixture(policy)
+        spread.append(np.linalg.norm(means - means.mean(0), axis=-1).mean())
+    assert coverage[0] < coverage[1] < coverage[2] <= 1.0
+    assert spread[0] > 3.0 > 1.0 > spread[2]  # modes at radius 4; eta = 10 collapses them
+
+
+def test_covariances_stay_fixed_unless_fit_covariance():
+    """Default: only the means learn. fit_covariance=True: on one Gaussian (std 0.5) the
+    expert std settles at the curriculum's fixed point 0.5 * sqrt(1 - 1/eta), below the data's."""
+    rng = np.random.default_rng(0)
+    actions = (np.array([1.0, -2.0]) + 0.5 * rng.normal(size=(4000, 2))).astype(np.float32)
+    data = {"obs": np.zeros((4000, 1, 1), np.float32), "actions": actions[:, None]}
+    results = {}
+    for fit in (False, True):
+        torch.manual_seed(0)
+        policy = tiny_policy(data["obs"], data["actions"], num_experts=1, gating="uniform")
+        scale_head = [p.detach().clone() for p in policy.experts.scale_head.parameters()]
+        cfg = IMCConfig(iterations=300, batch_size=256, lr=1e-2, eta=2.0, fit_covariance=fit,
+                        expert_init="random")
+        train(IMC(policy, cfg), data, cfg.iterations, cfg.batch_size, seed=0)
+        means, stds, _ = constant_state_mixture(policy)
+        np.testing.assert_allclose(means[0], [1.0, -2.0], atol=0.05)
+        after = policy.experts.scale_head.parameters()
+        unchanged = all(torch.equal(a, b) for a, b in zip(scale_head, after, strict=True))
+        results[fit] = (stds[0], unchanged)
+    stds, unchanged = results[False]
+    assert unchanged
+    np.testing.assert_allclose(stds, policy.action_normalizer.std.numpy(), rtol=1e-5)  # init_std 1
+    stds, unchanged = results[True]
+    assert not unchanged
+    np.testing.assert_allclose(stds, 0.5 * math.sqrt(0.5), rtol=0.1)
+
+
+def test_same_seed_gives_identical_parameters():
+    data = Toy2D(num_modes=4).make_dataset(0, num_demos=512)
+
+    def run(seed):
+        torch.manual_seed(seed)
+        policy = tiny_policy(data["obs"], data["actions"], covariance="full")
+        algo = IMC(policy, IMCConfig(iterations=10, batch_size=32, lr=1e-2),
+                   init_actions=torch.as_tensor(data["actions"]))
+        train(algo, data, 5, 32, seed)
+        return [p.detach().clone() for p in policy.parameters()]
+
+    a, b, c = run(0), run(0), run(1)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("eta", 0.0), ("eta", -1.0), ("eta", float("inf")), ("eta", "1"), ("iterations", 0),
+    ("lr", -1e-3), ("expert_init", "kmeans"), ("fit_covariance", 1),
+])
+def test_config_rejects_bad_values_naming_the_field(field, value):
+    with pytest.raises(ValueError) as err:
+        IMCConfig(**{field: value})
+    assert f"IMCConfig.{field}" in str(err.value) and repr(value) in str(err.value)
+
+
+def test_construction_update_and_stats_contract():
+    data = Toy2D(num_modes=4).make_dataset(0, num_demos=64)
+    policy = tiny_policy(data["obs"], data["actions"])
+    with pytest.raises(ValueError, match="needs init_actions"):
+        IMC(policy, IMCConfig())
+    with pytest.raises(TypeError, match="IMCConfig"):
+        IMC(policy, {"eta": 1.0})
+    cfg = IMCConfig(iterations=5, batch_size=8, eta=0.5)
+    assert cfg.to_dict()["eta"] == 0.5 and IMCConfig(**cfg.to_dict()) == cfg
+    algo = IMC(policy, cfg, init_actions=data["actions"])
+    assert algo.batches_per_update == 1 and algo.policy is policy and algo.config is cfg
+    batch = {"obs": data["obs"][:8], "actions": data["actions"][:8]}
+    for bad in ([], [batch, batch], batch):
+        with pytest.raises(ValueError, match="exactly 1 batch"):
+            algo.update(bad)
+    assert algo.iteration == 0
+
+    stats = algo.update([batch])
+    assert algo.iteration == 1 and stats.lr == cfg.lr
+    d = stats.to_dict()
+    assert next(iter(d)) == "expert_loss" and stats.loss == stats.expert_loss
+    assert all(math.isfinite(v) for v in d.values())
+    assert 1 / 8 <= stats.coverage <= 1.0 and stats.curriculum_entropy <= math.log(8) + 1e-5
+    assert stats.gating_loss > 0 and stats.gating_entropy == pytest.approx(math.log(4), abs=1e-5)
