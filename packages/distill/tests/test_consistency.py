@@ -17,14 +17,6 @@ from teacher_helpers import ExactBESO  # noqa: E402
 TINY = dict(obs_dim=1, action_dim=1, n_layer=1, n_head=2, n_embd=32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def student(teacher, parameterization="ctm"):
     torch.manual_seed(0)
     return ConsistencyPolicy(ConsistencyConfig.from_teacher(teacher.config,

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from distill.optim import mixture_optimizers
 from moe import MoEPolicy
 
 __all__ = ["EMConfig", "EMStats", "EM"]
@@ -69,14 +70,8 @@ class _FitFromData:
                     f"{type(config).__name__}.expert_init='data' needs init_actions (demo actions)"
                 )
             policy.init_experts_from_actions(init_actions)
-        self.expert_opt = torch.optim.Adam(policy.expert_parameters(), lr=c.lr)
-        self.gating_opt = (
-            torch.optim.Adam(policy.gating_parameters(), lr=c.gating_lr)
-            if policy.gating is not None else None
-        )
-        decay = (lambda it: max(0.0, 1.0 - it / c.iterations)) if c.lr_decay else (lambda it: 1.0)
-        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, decay)
-                           for o in (self.expert_opt, self.gating_opt) if o is not None]
+        self.expert_opt, self.gating_opt, self.schedulers = mixture_optimizers(
+            policy, lr=c.lr, gating_lr=c.gating_lr, lr_decay=c.lr_decay, iterations=c.iterations)
         self.iteration = 0
 
     @property

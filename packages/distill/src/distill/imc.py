@@ -45,28 +45,21 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from distill.em import Batch, _check_common, _FitFromData
+from distill.em import Batch, EMConfig, _FitFromData
 from moe import GaussianMixture, MoEPolicy
 
 __all__ = ["IMCConfig", "IMCStats", "IMC"]
 
 
 @dataclass(frozen=True)
-class IMCConfig:
-    """IMC settings (same optimiser defaults as VDD and EM)."""
+class IMCConfig(EMConfig):
+    """IMC settings: EM's (the same optimiser defaults as VDD) plus the curriculum's."""
 
-    iterations: int = 20_000
-    batch_size: int = 1024
-    lr: float = 1e-4  # experts (backbone + heads)
-    gating_lr: float = 1e-4
-    lr_decay: bool = True  # linear decay to 0 over `iterations`
-    grad_clip: float = 0.0  # max grad norm of the expert step; 0 = off
-    expert_init: str = "data"  # "data" (k-means++ on demo actions) or "random"
     eta: float = 1.0  # curriculum temperature: larger = every expert covers more data
     fit_covariance: bool = False  # train the experts' covariances too (see module docstring)
 
     def __post_init__(self) -> None:
-        _check_common(self)
+        super().__post_init__()
         if not (isinstance(self.eta, (int, float)) and not isinstance(self.eta, bool)
                 and self.eta > 0 and math.isfinite(self.eta)):
             raise ValueError(f"IMCConfig.eta must be a finite number > 0, got {self.eta!r}")
@@ -74,9 +67,6 @@ class IMCConfig:
             raise ValueError(
                 f"IMCConfig.fit_covariance must be a bool, got {self.fit_covariance!r}"
             )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

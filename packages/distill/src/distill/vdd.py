@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from distill.score import ScoreAdapter
+from distill.optim import mixture_optimizers
 from moe import GaussianMixture, MoEPolicy
 
 __all__ = ["VDDConfig", "VDDStats", "VDD"]
@@ -114,14 +115,8 @@ class VDD:
             if init_actions is None:
                 raise ValueError("VDDConfig.expert_init='data' needs init_actions (demo actions)")
             policy.init_experts_from_actions(init_actions)
-        self.expert_opt = torch.optim.Adam(policy.expert_parameters(), lr=c.lr)
-        self.gating_opt = (
-            torch.optim.Adam(policy.gating_parameters(), lr=c.gating_lr)
-            if policy.gating is not None else None
-        )
-        decay = (lambda it: max(0.0, 1.0 - it / c.iterations)) if c.lr_decay else (lambda it: 1.0)
-        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, decay)
-                           for o in (self.expert_opt, self.gating_opt) if o is not None]
+        self.expert_opt, self.gating_opt, self.schedulers = mixture_optimizers(
+            policy, lr=c.lr, gating_lr=c.gating_lr, lr_decay=c.lr_decay, iterations=c.iterations)
         self.iteration = 0
 
     @property
