@@ -74,8 +74,10 @@ def test_teacher_ode_follows_the_exact_probability_flow():
 
 def test_algorithms_reject_a_mismatched_student_or_teacher():
     teacher = BESOPolicy(BESOConfig(**TINY))
-    with pytest.raises(ValueError, match="parameterization='cm'"):
-        CD(student(teacher, "ctm"), teacher, CDConfig())
+    with pytest.raises(ValueError, match=r"parameterization in \['ctm'\], got 'cm'"):
+        CTM(student(teacher, "cm"), teacher, CTMConfig())
+    with pytest.raises(ValueError, match="CDConfig.parameterization must be one of"):
+        CDConfig(parameterization="edm")
     with pytest.raises(TypeError, match="BESO teacher"):
         CTM(student(teacher), DDPMPolicy(DDPMConfig(**TINY)), CTMConfig())
     with pytest.raises(ValueError, match="max_teacher_steps"):

@@ -171,7 +171,7 @@ def build_student(method: Method, task, dataset: dict[str, np.ndarray], seed: in
     params: dict[str, Any] = {}
     if method.algorithm in ("cd", "ctm"):
         _check_teacher(method, teacher)
-        param = "cm" if method.algorithm == "cd" else "ctm"
+        param = algo_cfg.parameterization if method.algorithm == "cd" else "ctm"
         cfg = ConsistencyConfig.from_teacher(teacher.policy.config, parameterization=param)
         policy = ConsistencyPolicy(cfg)
         algo = (CD if method.algorithm == "cd" else CTM)(policy, teacher.policy, algo_cfg)

@@ -4,7 +4,7 @@ Per update: a grid index n ~ U{1..N-1}, x_n = a + levels[n] eps; one Heun step o
 ODE gives x_{n-1}; the student's jump to the clean end from (x_n, levels[n]) is pulled toward
 the EMA target's jump from (x_{n-1}, levels[n-1]):
     loss = || f_theta(x_n, t_n) - f_target(x_{n-1}, t_{n-1}) ||^2   (mean over B, T, A).
-The "cm" scalings make f(x, sigma_min) = x, so the chain is anchored at the clean end.
+Either parameterisation has f(x, sigma_min) = x, so the chain is anchored at the clean end.
 
 Shapes: B batch, T window, O obs dim, A action dim.
 """
@@ -22,15 +22,27 @@ __all__ = ["CDConfig", "CD"]
 
 @dataclass(frozen=True)
 class CDConfig(ConsistencyTrainingConfig):
-    """CD settings; the target EMA of 0.95 is the published CD default."""
+    """CD settings; the target EMA of 0.95 is the published CD default.
+
+    `parameterization` is the student's (what `ConsistencyConfig.from_teacher` is given):
+    "cm" is the consistency model's own skip scalings; "ctm" jumps to sigma_min with CTM's
+    G(x, t, sigma_min), which starts as the teacher's one-step sampler at every level.
+    """
 
     target_ema: float = 0.95
+    parameterization: str = "cm"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.parameterization not in CD.PARAMETERIZATIONS:
+            raise ValueError(f"CDConfig.parameterization must be one of "
+                             f"{list(CD.PARAMETERIZATIONS)}, got {self.parameterization!r}")
 
 
 class CD(ConsistencyTraining):
-    """`CD(policy, teacher, config)`: policy a `ConsistencyPolicy` with parameterization="cm"."""
+    """`CD(policy, teacher, config)`: policy a `ConsistencyPolicy` ("cm" or "ctm")."""
 
-    PARAMETERIZATION = "cm"
+    PARAMETERIZATIONS = ("cm", "ctm")
 
     def loss(self, obs: torch.Tensor, a0: torch.Tensor):
         B = a0.shape[0]

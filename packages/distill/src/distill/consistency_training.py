@@ -109,7 +109,7 @@ class ConsistencyTraining:
     the normalised space.
     """
 
-    PARAMETERIZATION = "ctm"
+    PARAMETERIZATIONS: tuple[str, ...] = ("ctm",)
 
     def __init__(self, policy: ConsistencyPolicy, teacher: BESOPolicy,
                  config: ConsistencyTrainingConfig) -> None:
@@ -119,9 +119,9 @@ class ConsistencyTraining:
         if not isinstance(teacher, BESOPolicy):
             raise TypeError(f"{type(self).__name__} distils a BESO teacher (its ODE), got "
                             f"{type(teacher).__name__}")
-        if policy.config.parameterization != self.PARAMETERIZATION:
-            raise ValueError(f"{type(self).__name__} needs a student with parameterization="
-                             f"{self.PARAMETERIZATION!r}, got "
+        if policy.config.parameterization not in self.PARAMETERIZATIONS:
+            raise ValueError(f"{type(self).__name__} needs a student with parameterization in "
+                             f"{list(self.PARAMETERIZATIONS)}, got "
                              f"{policy.config.parameterization!r}")
         s, t = policy.config, teacher.config
         if (s.sigma_min, s.sigma_max, s.sigma_data) != (t.sigma_min, t.sigma_max, t.sigma_data):

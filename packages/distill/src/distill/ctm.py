@@ -45,7 +45,7 @@ class CTMConfig(ConsistencyTrainingConfig):
 class CTM(ConsistencyTraining):
     """`CTM(policy, teacher, config)`: policy a `ConsistencyPolicy` with parameterization="ctm"."""
 
-    PARAMETERIZATION = "ctm"
+    PARAMETERIZATIONS = ("ctm",)
 
     def loss(self, obs: torch.Tensor, a0: torch.Tensor):
         c = self.config
