@@ -154,7 +154,8 @@ class Benchmark:
                     run_ids.append(run_id)
                     if seed == self.seeds[0] and draws is not None:
                         samples[method.name] = draws
-            add_speedups(rows, self._speedup_references())
+            references = self._speedup_references()
+            add_speedups(rows, references)
             for row, run_id in zip(rows, run_ids):
                 if "timing/speedup_vs_teacher" in row:
                     tracker.run(run_id).log_metrics(
@@ -184,7 +185,7 @@ class Benchmark:
             print(table.text(), flush=True)
             print(f"[bench] {task.name} in the paper's layout (speed-up: ms/action at batch 1 of "
                   "the method's N-step teacher over its own; methods without a teacher against "
-                  f"{self._speedup_references().get('em_gpt', '-')}):\n")
+                  f"{references.get('em_gpt', '-')}):\n")
             print(paper.text(), flush=True)
             print(f"[bench] table, figures and config in {out}; compare runs with "
                   f"`mlflow ui --backend-store-uri {tracker.tracking_uri}`", flush=True)

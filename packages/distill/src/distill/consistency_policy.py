@@ -81,17 +81,10 @@ class JumpTransformer(DiffusionTransformer):
 
     def forward(self, noisy_BTA: torch.Tensor, level_B: torch.Tensor, obs_BTO: torch.Tensor,
                 target_B: torch.Tensor | None = None) -> torch.Tensor:
-        if noisy_BTA.shape[:2] != obs_BTO.shape[:2]:
-            raise ValueError(
-                f"noisy actions {tuple(noisy_BTA.shape)} and observations {tuple(obs_BTO.shape)} "
-                "must share (batch, window)"
-            )
         noise = self.noise_embed(level_B)
         if target_B is not None:
             noise = noise + self.target_embed(target_B)
-        tokens = torch.cat([noise.unsqueeze(1),
-                            self.obs_embed(obs_BTO) + self.action_embed(noisy_BTA)], dim=1)
-        return self.head(self.backbone(tokens)[:, 1:])
+        return self.decode(noise, noisy_BTA, obs_BTO)
 
 
 def _col(x: torch.Tensor) -> torch.Tensor:

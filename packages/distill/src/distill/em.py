@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from distill.optim import mixture_optimizers
+from distill.optim import prepare_mixture
 from moe import MoEPolicy
 
 __all__ = ["EMConfig", "EMStats", "EM"]
@@ -63,15 +63,8 @@ class _FitFromData:
 
     def __init__(self, policy: MoEPolicy, config, *, init_actions) -> None:
         self.policy, self.config = policy, config
-        c = config
-        if c.expert_init == "data":
-            if init_actions is None:
-                raise ValueError(
-                    f"{type(config).__name__}.expert_init='data' needs init_actions (demo actions)"
-                )
-            policy.init_experts_from_actions(init_actions)
-        self.expert_opt, self.gating_opt, self.schedulers = mixture_optimizers(
-            policy, lr=c.lr, gating_lr=c.gating_lr, lr_decay=c.lr_decay, iterations=c.iterations)
+        self.expert_opt, self.gating_opt, self.schedulers = prepare_mixture(
+            policy, config, init_actions=init_actions)
         self.iteration = 0
 
     @property

@@ -1,5 +1,6 @@
-"""The optimisers every MoE algorithm (VDD, EM, IMC) uses: Adam for the experts (backbone and
-heads) and Adam for the gating, each with an optional linear decay to 0."""
+"""What every MoE algorithm (VDD, EM, IMC) sets up the same way: the experts' starting means
+and the optimisers (Adam for the experts, i.e. backbone and heads, and Adam for the gating,
+each with an optional linear decay to 0)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,24 @@ import torch
 
 from moe import MoEPolicy
 
-__all__ = ["mixture_optimizers"]
+__all__ = ["prepare_mixture"]
 
 
-def mixture_optimizers(policy: MoEPolicy, *, lr: float, gating_lr: float, lr_decay: bool,
-                       iterations: int):
-    """(expert optimiser, gating optimiser or None for a uniform gating, LR schedulers)."""
-    expert = torch.optim.Adam(policy.expert_parameters(), lr=lr)
-    gating = (torch.optim.Adam(policy.gating_parameters(), lr=gating_lr)
+def prepare_mixture(policy: MoEPolicy, config, *, init_actions):
+    """Place the experts per `config.expert_init` ("data": k-means++ on `init_actions`, the
+    demonstration actions; "random": as built) and return (expert optimiser, gating optimiser
+    or None for a uniform gating, LR schedulers) from `config`'s lr, gating_lr, lr_decay and
+    iterations."""
+    c = config
+    if c.expert_init == "data":
+        if init_actions is None:
+            raise ValueError(
+                f"{type(c).__name__}.expert_init='data' needs init_actions (demo actions)")
+        policy.init_experts_from_actions(init_actions)
+    expert = torch.optim.Adam(policy.expert_parameters(), lr=c.lr)
+    gating = (torch.optim.Adam(policy.gating_parameters(), lr=c.gating_lr)
               if policy.gating is not None else None)
-    decay = (lambda it: max(0.0, 1.0 - it / iterations)) if lr_decay else (lambda it: 1.0)
+    decay = (lambda it: max(0.0, 1.0 - it / c.iterations)) if c.lr_decay else (lambda it: 1.0)
     schedulers = [torch.optim.lr_scheduler.LambdaLR(o, decay)
                   for o in (expert, gating) if o is not None]
     return expert, gating, schedulers

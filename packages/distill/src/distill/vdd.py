@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from distill.score import ScoreAdapter
-from distill.optim import mixture_optimizers
+from distill.optim import prepare_mixture
 from moe import GaussianMixture, MoEPolicy
 
 __all__ = ["VDDConfig", "VDDStats", "VDD"]
@@ -110,13 +110,8 @@ class VDD:
         if not isinstance(score, ScoreAdapter):
             raise TypeError(f"VDD needs a score adapter with score(actions, obs), got {score!r}")
         self.policy, self.teacher, self.config = policy, score, config
-        c = config
-        if c.expert_init == "data":
-            if init_actions is None:
-                raise ValueError("VDDConfig.expert_init='data' needs init_actions (demo actions)")
-            policy.init_experts_from_actions(init_actions)
-        self.expert_opt, self.gating_opt, self.schedulers = mixture_optimizers(
-            policy, lr=c.lr, gating_lr=c.gating_lr, lr_decay=c.lr_decay, iterations=c.iterations)
+        self.expert_opt, self.gating_opt, self.schedulers = prepare_mixture(
+            policy, config, init_actions=init_actions)
         self.iteration = 0
 
     @property

@@ -59,12 +59,16 @@ class DiffusionTransformer(nn.Module):
 
     def forward(self, noisy_BTA: torch.Tensor, level_B: torch.Tensor,
                 obs_BTO: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.noise_embed(level_B), noisy_BTA, obs_BTO)
+
+    def decode(self, noise_BD: torch.Tensor, noisy_BTA: torch.Tensor,
+               obs_BTO: torch.Tensor) -> torch.Tensor:
+        """The transformer on [noise token (B, D), observation + noisy action tokens]."""
         if noisy_BTA.shape[:2] != obs_BTO.shape[:2]:
             raise ValueError(
                 f"noisy actions {tuple(noisy_BTA.shape)} and observations {tuple(obs_BTO.shape)} "
                 "must share (batch, window)"
             )
-        noise_tok = self.noise_embed(level_B).unsqueeze(1)  # (B, 1, D)
         obs_tok = self.obs_embed(obs_BTO) + self.action_embed(noisy_BTA)  # (B, T, D)
-        feats = self.backbone(torch.cat([noise_tok, obs_tok], dim=1))  # (B, T + 1, D)
+        feats = self.backbone(torch.cat([noise_BD.unsqueeze(1), obs_tok], dim=1))  # (B, T+1, D)
         return self.head(feats[:, 1:])
