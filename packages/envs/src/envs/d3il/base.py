@@ -5,7 +5,16 @@ A task subclass supplies its scene bodies, its context (sampled or given through
 `reset(options={"context": ...})`), its observation, and its success / failure / mode rules.
 Actions are deltas of the desired TCP position (a_t = des[t+1] - des[t]); at reset the desired
 position equals the TCP. Episodes end on success, failure or after `max_steps` (truncation).
-`info` carries "success", "failure", "mode" (-1 until known) and "context".
+`info` carries "success", "failure", "mode" (-1 until known) and "context"; tasks with graded
+success (Stacking-1/-2/-3) add "levels": {name: (success, mode)} (see `levels`).
+
+Observations: `observation="state"` (default) gives the task's state vector (`observation()`);
+`observation="image"` gives the packed image observation of the image variants: the robot
+state (`image_state()`: desired and current TCP position) followed by the pixels of the
+`cameras` (overview and in-hand, `image_size` square, RGB) as values 0..255, camera-major,
+channels first: [state (S), cam0 (3, H, W), cam1 (3, H, W)] flattened. One flat float vector
+keeps every policy, dataset window and vector env working unchanged; image policies split it
+again (`moe.ImageObsEmbedding`).
 """
 
 from __future__ import annotations
@@ -57,28 +66,68 @@ class RodTaskEnv(gym.Env):
     max_steps: int = 250
     max_delta: float = 0.03  # per-step clip of the desired-position delta (m)
     start_tcp: tuple[float, float, float] = (0.5, 0.0, 0.01)
-    obs_dim: int = 4
+    obs_dim: int = 4  # of the state observation
     num_modes: int = 1
+    # graded success levels reported beside the main success: name -> number of modes
+    levels: dict[str, int] = {}
+    cameras: tuple[str, ...] = ("overview", "in_hand")  # of the image observation
+    image_state_dim: int = 0  # 0: 2 * action_dims (desired and current TCP position)
 
     def __init__(self, *, render_mode: str | None = None, width: int = 160, height: int = 160,
-                 camera: str = "top") -> None:
+                 camera: str = "top", observation: str = "state", image_size: int = 96) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if observation not in ("state", "image"):
+            raise ValueError(f"observation must be 'state' or 'image', got {observation!r}")
+        if not isinstance(image_size, int) or image_size < 8:
+            raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
         self.render_mode, self.width, self.height, self.camera = render_mode, width, height, camera
+        self.observation_mode, self.image_size = observation, image_size
         self.model = mujoco.MjModel.from_xml_string(self.scene())
         self.data = mujoco.MjData(self.model)
         self._tcp_site = self.model.site("tcp").id
-        self._rod_geom = self.model.geom("rod").id
+        self._rod_geom = self.model.geom("rod").id if self._has_geom("rod") else -1
         self._renderer: mujoco.Renderer | None = None
-        high = np.full(self.action_dims, self.max_delta, dtype=np.float32)
-        self.action_space = gym.spaces.Box(-high, high, dtype=np.float32)
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float64)
+        self._camera_renderer: mujoco.Renderer | None = None
+        self.action_space = self.make_action_space()
+        dim = self.packed_obs_dim(image_size) if observation == "image" else self.obs_dim
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float64)
         self.des = np.zeros(3)
         self.context: np.ndarray = np.zeros(0)
         self.steps = 0
         self.mode = -1
 
+    def _has_geom(self, name: str) -> bool:
+        return mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, name) >= 0
+
+    @classmethod
+    def image_state_size(cls) -> int:
+        return cls.image_state_dim or 2 * cls.action_dims
+
+    @classmethod
+    def packed_obs_dim(cls, image_size: int = 96) -> int:
+        """Length of the image observation: robot state + cameras x 3 x image_size^2."""
+        return cls.image_state_size() + len(cls.cameras) * 3 * image_size * image_size
+
     # ------------------------------------------------------------------ task hooks
+    def make_action_space(self) -> gym.spaces.Box:
+        high = np.full(self.action_dims, self.max_delta, dtype=np.float32)
+        return gym.spaces.Box(-high, high, dtype=np.float32)
+
+    def apply_action(self, action: np.ndarray) -> None:
+        """Set the controls for one env step from a (validated-shape) action."""
+        a = np.clip(action, -self.max_delta, self.max_delta)
+        self.des[: self.action_dims] += a
+        self.data.ctrl[:] = self.des - np.asarray(self.start_tcp)
+
+    def image_state(self) -> np.ndarray:
+        """The robot part of the image observation: desired and current TCP position."""
+        return np.concatenate([self.des[: self.action_dims], self.tcp[: self.action_dims]])
+
+    def level_info(self) -> dict[str, tuple[bool, int]]:
+        """Per level in `levels`: (reached, mode or -1)."""
+        return {}
+
     def scene(self) -> str:
         raise NotImplementedError
 
@@ -130,49 +179,77 @@ class RodTaskEnv(gym.Env):
         mujoco.mj_forward(self.model, self.data)
         self.steps, self.mode = 0, -1
         self._reset_task()
-        return self.observation(), self._info(False, False)
+        return self.observe(), self._info(False, False)
 
     def _reset_task(self) -> None:
         """Per-episode task state (mode trackers)."""
 
     def step(self, action):
-        a = np.clip(np.asarray(action, dtype=np.float64).reshape(self.action_dims),
-                    -self.max_delta, self.max_delta)
-        self.des[: self.action_dims] += a
-        self.data.ctrl[:] = self.des - np.asarray(self.start_tcp)
+        action = np.asarray(action, dtype=np.float64)
+        if action.size != self.action_space.shape[0]:
+            raise ValueError(f"{type(self).__name__} takes actions of {self.action_space.shape[0]} "
+                             f"values, got shape {action.shape}")
+        self.apply_action(action.reshape(-1))
         mujoco.mj_step(self.model, self.data, nstep=FRAME_SKIP)
         self.steps += 1
         self.update_mode()
         success, failure = self.is_success(), self.is_failure()
         terminated = success or failure
         truncated = not terminated and self.steps >= self.max_steps
-        return (self.observation(), float(success), terminated, truncated,
+        return (self.observe(), float(success), terminated, truncated,
                 self._info(success, failure))
 
+    def observe(self) -> np.ndarray:
+        """The observation of the configured kind (state vector or packed image observation)."""
+        if self.observation_mode == "state":
+            return self.observation()
+        pixels = self.render_cameras()  # (K, H, W, 3) uint8
+        return np.concatenate([self.image_state(),
+                               pixels.transpose(0, 3, 1, 2).reshape(-1).astype(np.float64)])
+
+    def render_cameras(self) -> np.ndarray:
+        """The `cameras` now, (K, image_size, image_size, 3) uint8 (deterministic in the state)."""
+        if self._camera_renderer is None:
+            self._camera_renderer = self._make_renderer(self.image_size, self.image_size)
+        frames = []
+        for cam in self.cameras:
+            self._camera_renderer.update_scene(self.data, camera=cam)
+            frames.append(self._camera_renderer.render())
+        return np.stack(frames)
+
     def _info(self, success: bool, failure: bool) -> dict[str, Any]:
-        return {"success": bool(success), "failure": bool(failure), "mode": int(self.mode),
+        info = {"success": bool(success), "failure": bool(failure), "mode": int(self.mode),
                 "context": self.context.copy()}
+        if self.levels:
+            info["levels"] = self.level_info()
+        return info
+
+    def _make_renderer(self, height: int, width: int) -> mujoco.Renderer:
+        _load_triton_first()
+        try:
+            renderer = mujoco.Renderer(self.model, height, width)
+        except mujoco.FatalError as e:
+            raise RuntimeError(
+                "offscreen rendering failed: set MUJOCO_GL=egl (or osmesa) before mujoco is "
+                f"first imported (import envs first, or export it) ({e})") from e
+        _RENDERING.add(self)
+        if not _HOOKED:
+            atexit.register(_close_renderers)
+            _HOOKED.append(True)
+        return renderer
 
     def render(self):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
-            _load_triton_first()
-            try:
-                self._renderer = mujoco.Renderer(self.model, self.height, self.width)
-            except mujoco.FatalError as e:
-                raise RuntimeError(
-                    "offscreen rendering failed: set MUJOCO_GL=egl (or osmesa) before mujoco is "
-                    f"first imported (import envs first, or export it) ({e})") from e
-            _RENDERING.add(self)
-            if not _HOOKED:
-                atexit.register(_close_renderers)
-                _HOOKED.append(True)
+            self._renderer = self._make_renderer(self.height, self.width)
         self._renderer.update_scene(self.data, camera=self.camera)
         return self._renderer.render()
 
     def close(self) -> None:
-        if getattr(self, "_renderer", None) is not None:
-            self._renderer.close()
-            self._renderer = None
+        for name in ("_renderer", "_camera_renderer"):
+            renderer = getattr(self, name, None)
+            if renderer is not None:
+                renderer.close()
+                setattr(self, name, None)
 
