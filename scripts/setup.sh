@@ -14,8 +14,9 @@ pip_install() {
 }
 # 1. the pinned torch/torchvision pair first
 pip_install torch torchvision
-# 2. our packages, in dependency order, plus the test runner
-pip_install -e packages/moe -e packages/teachers -e packages/envs -e packages/distill \
+# 2. our packages, in dependency order, plus the test runner (moe with its image extra: timm
+#    encoders for the image tasks; `pip install packages/moe` alone stays state-only)
+pip_install -e "packages/moe[image]" -e packages/teachers -e packages/envs -e packages/distill \
     -e packages/bench pytest
 # 3. check that nothing replaced the pinned torch
 "$VENV/bin/python" - <<'PY'

@@ -27,7 +27,7 @@ from bench.errors import ConfigError
 from bench.figures import draw_comparison_figure, draw_sample_figure, draw_toy_figure
 from bench.published import PUBLISHED
 from bench.rollout_eval import evaluate_rollouts
-from bench.table import ROLLOUT_COLUMNS, TOY_COLUMNS, PaperTable, ResultTable, add_speedups
+from bench.table import TOY_COLUMNS, PaperTable, ResultTable, add_speedups, rollout_columns
 from bench.teacher_store import TrainedTeacher, load_or_train_teacher, teacher_configs
 from bench.timing import measure_inference
 from bench.toy_eval import ENERGY_SAMPLES, evaluate_toy, sample_metrics, snapshot
@@ -86,6 +86,7 @@ class Benchmark:
             m.teacher for m in self.method_specs if m.teacher in M.TRAINED_TEACHERS))
         try:  # build every config once so a bad value stops us before training
             M.student_config(self.task)
+            M.StudentEncoder()
             for m in self.method_specs:
                 if m.role == "student":
                     M.algorithm_config(m)
@@ -138,6 +139,7 @@ class Benchmark:
         try:
             dataset = self._dataset()
             self._window = self._timing_window(dataset)
+            self._reference_modes = dataset.get("modes")
             teachers = {kind: self._teacher(kind, dataset, tracker) for kind in self.teacher_kinds}
             for method in self.method_specs:
                 for seed in self.seeds:
@@ -160,7 +162,7 @@ class Benchmark:
                 if "timing/speedup_vs_teacher" in row:
                     tracker.run(run_id).log_metrics(
                         {"timing/speedup_vs_teacher": row["timing/speedup_vs_teacher"]})
-            table = ResultTable(rows, ROLLOUT_COLUMNS if self.is_rollout else TOY_COLUMNS)
+            table = ResultTable(rows, self._columns())
             paper = self._paper_table(table)
             (out / "results.md").write_text(table.markdown())
             (out / "results.csv").write_text(table.csv())
@@ -220,6 +222,11 @@ class Benchmark:
         return teacher
 
     # ------------------------------------------------------------------ tables
+    def _columns(self):
+        if not self.is_rollout:
+            return TOY_COLUMNS
+        return rollout_columns(self.task.levels, self.task.reports_mode_kl)
+
     def _labels(self) -> dict[str, str]:
         return {m.name: m.label for m in self.method_specs}
 
@@ -251,16 +258,20 @@ class Benchmark:
         video_dir = out / label / "videos"
         metrics, result = evaluate_rollouts(policy, self.task, seed=seed, act_kwargs=act_kwargs,
                                             videos=videos, video_dir=video_dir if videos else None,
-                                            parallel=self.parallel_eval)
+                                            parallel=self.parallel_eval,
+                                            reference_modes=self._reference_modes)
         for path in result.video_paths:
             run.log_artifact(path, "videos")
         return metrics
 
     def _report(self, label: str, metrics: dict, extra: str = "") -> None:
         if self.is_rollout:
+            levels = "".join(f", {name} {metrics[f'eval/{name}/success_rate']:.2f}"
+                             for name in self.task.levels
+                             if f"eval/{name}/success_rate" in metrics)
             print(f"[bench] {label}: success {metrics['eval/success_rate']:.2f}, entropy "
                   f"{metrics['eval/entropy']:.2f}, modes seen {metrics['eval/modes_seen']:.0f}/"
-                  f"{metrics['eval/num_modes']:.0f}{extra}", flush=True)
+                  f"{metrics['eval/num_modes']:.0f}{levels}{extra}", flush=True)
             return
         mixture = (f"experts on modes {metrics['eval/modes_covered']}/"
                    f"{metrics['eval/num_modes']}, reverse KL {metrics['eval/reverse_kl']:.3f}, "

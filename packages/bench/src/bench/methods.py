@@ -129,10 +129,30 @@ def resolve_methods(names, task, teachers=TRAINED_TEACHERS) -> list[Method]:
 def student_config(task, method: Method | None = None) -> cfgs.MoEConfig:
     """The MoE of a method: `student/MoEConfig...` bindings, refined per method under
     `student/<method>/MoEConfig...` (e.g. IMC's fixed expert width)."""
+    from bench.teacher_store import image_layout
+
     scope = f"student/{method.name}" if method else "student"
     with gin.config_scope(scope):
         return cfgs.MoEConfig(obs_dim=task.obs_dim, action_dim=task.action_dim,
-                              window=task.window)
+                              window=task.window, **image_layout(task))
+
+
+@gin.configurable(module="bench")
+@dataclass(frozen=True)
+class StudentEncoder:
+    """How a distilled MoE's image encoder starts on image tasks (gin: `StudentEncoder.freeze`).
+
+    `from_teacher`: copy the teacher's CNN weights (same encoder architecture needed), else
+    train from scratch; `freeze`: keep the copied CNNs fixed (only the state embedding, the
+    fusion layer, the backbone and the heads learn). EM / IMC have no teacher: from scratch."""
+
+    from_teacher: bool = True
+    freeze: bool = False
+
+    def __post_init__(self) -> None:
+        if self.freeze and not self.from_teacher:
+            raise ValueError("StudentEncoder.freeze needs from_teacher=True (a frozen random "
+                             "encoder would never learn)")
 
 
 def algorithm_config(method: Method):
@@ -196,6 +216,14 @@ def build_student(method: Method, task, dataset: dict[str, np.ndarray], seed: in
             policy.obs_normalizer.load_state_dict(teacher.policy.obs_normalizer.state_dict())
             policy.action_normalizer.load_state_dict(
                 teacher.policy.action_normalizer.state_dict())
+            if student_cfg.cameras:
+                enc = StudentEncoder()
+                if enc.from_teacher:
+                    policy.load_image_encoder_from(teacher.policy.model.obs_embed)
+                if enc.freeze:
+                    policy.freeze_image_encoder()
+                params.update({"encoder.from_teacher": enc.from_teacher,
+                               "encoder.freeze": enc.freeze})
             algo = VDD(policy, score_adapter(teacher), algo_cfg, init_actions=init)
     params.update({f"{method.algorithm}.{k}": v for k, v in algo_cfg.to_dict().items()})
     params.update({"method": method.name, "teacher": method.teacher, "seed": seed})

@@ -31,23 +31,28 @@ class ActPolicy:
 
 def evaluate_rollouts(policy, task, *, seed: int, act_kwargs: dict | None = None,
                       videos: int = 0, video_dir: Path | None = None,
-                      parallel: bool = True) -> tuple[dict[str, float], Any]:
+                      parallel: bool = True,
+                      reference_modes=None) -> tuple[dict[str, float], Any]:
     """Roll `policy` out for the task's contexts x rollouts (seeded); returns (metrics, result).
 
     Policy sampling is seeded through torch's global generator, so the same seed gives the
-    same rollouts (the runner batches identically in parallel and serial mode)."""
+    same rollouts (the runner batches identically in parallel and serial mode).
+    `reference_modes` (the demonstrations' modes) adds `eval/mode_kl`; graded success levels
+    come as `eval/<level>/success_rate`, `eval/<level>/entropy`, ..."""
     torch.manual_seed(seed)
     was_training = getattr(policy, "training", False)
     policy.eval()
     try:
         result = task.evaluate(ActPolicy(policy, **(act_kwargs or {})), seed=seed,
-                               parallel=parallel, videos=videos, video_dir=video_dir)
+                               parallel=parallel, videos=videos, video_dir=video_dir,
+                               reference_modes=reference_modes)
     finally:
         policy.train(was_training)
     m = result.metrics
     metrics = {f"eval/{k}": float(m[k]) for k in (
         "success_rate", "entropy", "context_entropy", "modes_seen", "rollouts", "contexts",
-        "mean_length") if k in m}
+        "mean_length", "mode_kl") if k in m}
+    metrics.update({f"eval/{k}": float(v) for k, v in m.items() if "/" in k})
     metrics["eval/num_modes"] = float(task.num_modes)
     metrics["timing/eval_steps_per_s"] = float(m.get("steps_per_second", 0.0))
     metrics["timing/eval_wall_s"] = float(m.get("wall_seconds", 0.0))

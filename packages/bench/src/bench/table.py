@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Column", "TOY_COLUMNS", "ROLLOUT_COLUMNS", "ResultTable", "PaperTable",
-           "add_speedups"]
+__all__ = ["Column", "TOY_COLUMNS", "ROLLOUT_COLUMNS", "rollout_columns", "ResultTable",
+           "PaperTable", "add_speedups"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,19 @@ ROLLOUT_COLUMNS = (
     Column("timing/speedup_vs_teacher", "speed-up", ".1f"),
     Column("train/wall_s", "train s", ".1f"),
 )
+
+
+def rollout_columns(levels=(), mode_kl: bool = False) -> tuple[Column, ...]:
+    """ROLLOUT_COLUMNS plus, after the entropies, each graded success level's success and
+    entropy (e.g. Stacking-1/-2) and the mode KL to the demonstrations where a task has them."""
+    extra = []
+    for name in levels:
+        label = name.replace("_", "-")
+        extra += [Column(f"eval/{name}/success_rate", f"{label} success", ".2f"),
+                  Column(f"eval/{name}/entropy", f"{label} entropy", ".2f")]
+    if mode_kl:
+        extra.append(Column("eval/mode_kl", "mode KL to demos", ".2f"))
+    return ROLLOUT_COLUMNS[:4] + tuple(extra) + ROLLOUT_COLUMNS[4:]
 
 
 def _markdown(header: list[str], body: list[list[str]]) -> str:

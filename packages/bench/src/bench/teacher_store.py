@@ -34,18 +34,31 @@ TEACHER_KINDS: dict[str, tuple[type[DiffusionPolicy], Callable]] = {
 CACHE_FORMAT = 1  # bump when training code changes what a cached teacher means
 
 
+IMAGE_FIELDS = ("cameras", "image_size", "image_encoder", "shared_encoder", "image_pool")
+
+
+def image_layout(task) -> dict[str, int]:
+    """The task's camera layout for a policy config ({} for state observations)."""
+    layout = task.image_layout() if hasattr(task, "image_layout") else {"cameras": 0}
+    return layout if layout.get("cameras", 0) else {}
+
+
 def teacher_configs(kind: str, task):
     """(architecture config, training config) of a teacher kind, read under gin scope `kind`."""
     _, make_cfg = TEACHER_KINDS[kind]
     with gin.config_scope(kind):
-        return (make_cfg(obs_dim=task.obs_dim, action_dim=task.action_dim, window=task.window),
+        return (make_cfg(obs_dim=task.obs_dim, action_dim=task.action_dim, window=task.window,
+                         **image_layout(task)),
                 cfgs.TeacherTrainingConfig())
 
 
 def teacher_key(kind: str, task, data_seed: int, arch, train) -> str:
+    teacher = asdict(arch)
+    if not teacher.get("cameras"):  # state-only teachers keep the keys they had before images
+        teacher = {k: v for k, v in teacher.items() if k not in IMAGE_FIELDS}
     blob = json.dumps({"format": CACHE_FORMAT, "kind": kind, "task": task.name,
                        "task_settings": task.data_settings(), "data_seed": data_seed,
-                       "teacher": asdict(arch), "training": asdict(train)},
+                       "teacher": teacher, "training": asdict(train)},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

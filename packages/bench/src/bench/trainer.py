@@ -65,14 +65,21 @@ class Trainer:
         self.algorithm, self.config, self.label = algorithm, config, label
         self.iterations, self.batch_size = iterations, batch_size
         self.checkpoint_dir = Path(checkpoint_dir)
-        self.obs = torch.as_tensor(dataset["obs"], dtype=torch.float32)
+        obs = dataset["obs"]
+        # lazy windows (image datasets) build just the drawn windows, on the policy's device
+        self.obs = obs if hasattr(obs, "gather_batch") else torch.as_tensor(obs, dtype=torch.float32)
         self.actions = torch.as_tensor(dataset["actions"], dtype=torch.float32)
+        self.device = next(algorithm.policy.parameters()).device
         self.rng = np.random.default_rng(seed)
         self.last_good: int | None = None
 
     def _batch(self) -> dict[str, torch.Tensor]:
-        idx = torch.as_tensor(self.rng.integers(0, len(self.obs), self.batch_size))
-        return {"obs": self.obs[idx], "actions": self.actions[idx]}
+        idx = self.rng.integers(0, len(self.obs), self.batch_size)
+        if hasattr(self.obs, "gather_batch"):
+            obs = self.obs.gather_batch(idx, self.device)
+        else:
+            obs = self.obs[torch.as_tensor(idx)]
+        return {"obs": obs, "actions": self.actions[torch.as_tensor(idx)]}
 
     def _checkpoint(self, iteration: int) -> None:
         policy = self.algorithm.policy

@@ -7,7 +7,9 @@ successful episodes are kept (failures are replaced by further seeds), like a cu
 dataset; every episode's mode, seed and context are stored as Minari episode metadata.
 The cache directory is `<cache_dir>/datasets/<task>-<key>` (key: a hash of everything that
 determines the data); it is written to a temporary directory and renamed into place, so an
-interrupted generation never leaves a half dataset behind.
+interrupted generation never leaves a half dataset behind. Image tasks also store the camera
+frames there (`images.h5`, compressed; see `envs.image_store`), streamed to disk while the
+episodes are generated, and their training windows are built lazily (`PackedWindows`).
 
 Shapes: L steps of an episode, O obs, A action, T window, N windows.
 """
@@ -19,7 +21,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import numpy as np
 
 from envs.d3il.demonstrator import Episode, run_episode
 from envs.d3il.tasks import ROD_TASKS, load_object
+from envs.image_store import IMAGE_FILE, ImageFrames, ImageWriter, PackedWindows, packed_windows
 
 __all__ = ["DATASET_FORMAT", "dataset_key", "episode_seed", "generate_episodes",
            "save_episodes", "load_episodes", "load_or_generate", "make_windows", "CachedDataset"]
@@ -39,8 +42,13 @@ def episode_seed(seed: int, index: int) -> int:
 
 
 def dataset_key(task: str, num_demos: int, seed: int) -> str:
-    blob = json.dumps({"format": DATASET_FORMAT, "task": task, "num_demos": num_demos,
-                       "seed": seed}, sort_keys=True)
+    settings = {"format": DATASET_FORMAT, "task": task, "num_demos": num_demos, "seed": seed}
+    spec = ROD_TASKS.get(task)
+    if spec is not None and spec.env_options:
+        settings["env_options"] = dict(spec.env_options)
+    if spec is not None and spec.observation != "state":
+        settings["observation"] = spec.observation
+    blob = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -50,18 +58,25 @@ _WORKER: dict = {}
 
 def _init_worker(task: str) -> None:
     spec = ROD_TASKS[task]
-    _WORKER["env"] = load_object(spec.env)()
+    # the demonstrator acts on the state observation; image tasks also record the cameras
+    _WORKER["env"] = load_object(spec.env)(**dict(spec.env_options))
     _WORKER["demo"] = load_object(spec.demonstrator)()
+    _WORKER["images"] = spec.observation == "image"
 
 
 def _episode(seed: int) -> Episode:
-    return run_episode(_WORKER["env"], _WORKER["demo"], seed=seed)
+    return run_episode(_WORKER["env"], _WORKER["demo"], seed=seed,
+                       record_images=_WORKER["images"])
 
 
 def generate_episodes(task: str, num_demos: int, seed: int, *, workers: int | None = None,
-                      progress: bool = True) -> list[Episode]:
+                      progress: bool = True,
+                      on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
     """`num_demos` successful demonstrations, in seed order, on `workers` processes
-    (default: all cores; 1 runs in this process)."""
+    (default: all cores; 1 runs in this process).
+
+    `on_episode` is called with each kept episode in order; the episode's camera frames are
+    dropped after the call (so a caller streams them to disk instead of holding them all)."""
     if task not in ROD_TASKS:
         raise ValueError(f"unknown rod task {task!r}; choose one of {sorted(ROD_TASKS)}")
     if num_demos < 1:
@@ -90,7 +105,10 @@ def generate_episodes(task: str, num_demos: int, seed: int, *, workers: int | No
             results = pool.imap(_episode, batch, chunksize=4) if pool else map(_episode, batch)
             for ep in results:
                 attempts += 1
-                if ep.success:
+                if ep.success and len(kept) < num_demos:
+                    if on_episode is not None:
+                        on_episode(ep)
+                        ep.images = ep.image_states = None
                     kept.append(ep)
                     bar.update(1)
             if attempts > 3 * num_demos + 20:
@@ -107,8 +125,9 @@ def generate_episodes(task: str, num_demos: int, seed: int, *, workers: int | No
 
 # ---------------------------------------------------------------------- storage
 def save_episodes(path: str | Path, episodes: Sequence[Episode], *, task: str,
-                  metadata: dict | None = None) -> Path:
-    """Write `episodes` as a Minari dataset at `path` (a directory), atomically."""
+                  metadata: dict | None = None, images: str | Path | None = None) -> Path:
+    """Write `episodes` as a Minari dataset at `path` (a directory), atomically; `images` is
+    an `images.h5` of the same episodes (ImageWriter), moved in with them."""
     import gymnasium as gym
     import minari
     from minari.data_collector import EpisodeBuffer
@@ -136,6 +155,8 @@ def save_episodes(path: str | Path, episodes: Sequence[Episode], *, task: str,
     storage.update_episodes(buffers)
     storage.update_episode_metadata([
         {"mode": ep.mode, "success": ep.success, "context": ep.context} for ep in episodes])
+    if images is not None:
+        os.replace(images, tmp / IMAGE_FILE)
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
@@ -168,6 +189,7 @@ class CachedDataset:
     path: Path
     key: str
     cached: bool
+    images: ImageFrames | None = None  # image tasks: the camera frames of the episodes
 
 
 def load_or_generate(task: str, num_demos: int, seed: int, *, cache_dir: str | Path,
@@ -175,31 +197,54 @@ def load_or_generate(task: str, num_demos: int, seed: int, *, cache_dir: str | P
     """The cached dataset for (task, num_demos, seed), generating and caching it if absent."""
     key = dataset_key(task, num_demos, seed)
     path = Path(cache_dir) / "datasets" / f"{task}-{key}"
-    if (path / "data" / "metadata.json").is_file():
-        return CachedDataset(load_episodes(path), path, key, True)
-    episodes = generate_episodes(task, num_demos, seed, workers=workers, progress=progress)
-    save_episodes(path, episodes, task=task,
-                  metadata={"num_demos": num_demos, "seed": seed, "key": key})
-    return CachedDataset(episodes, path, key, False)
+    with_images = task in ROD_TASKS and ROD_TASKS[task].observation == "image"
+    complete = (path / "data" / "metadata.json").is_file() and (
+        not with_images or (path / IMAGE_FILE).is_file())
+    if complete:
+        return CachedDataset(load_episodes(path), path, key, True,
+                             ImageFrames.open(path) if with_images else None)
+    meta = {"num_demos": num_demos, "seed": seed, "key": key}
+    if not with_images:
+        episodes = generate_episodes(task, num_demos, seed, workers=workers, progress=progress)
+        save_episodes(path, episodes, task=task, metadata=meta)
+        return CachedDataset(episodes, path, key, False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f"{path.name}.{IMAGE_FILE}.tmp-{os.getpid()}")
+    try:
+        with ImageWriter(staging) as writer:
+            episodes = generate_episodes(
+                task, num_demos, seed, workers=workers, progress=progress,
+                on_episode=lambda ep: writer.add(ep.images, ep.image_states))
+        save_episodes(path, episodes, task=task, metadata=meta, images=staging)
+    finally:
+        staging.unlink(missing_ok=True)
+    return CachedDataset(episodes, path, key, False, ImageFrames.open(path))
 
 
 # ---------------------------------------------------------------------- training windows
-def make_windows(episodes: Sequence[Episode], window: int) -> dict[str, np.ndarray]:
+def make_windows(episodes: Sequence[Episode], window: int,
+                 images: ImageFrames | None = None) -> dict[str, np.ndarray | PackedWindows]:
     """Every step of every episode as a window of the last `window` observations and the
     actions taken at them: obs (N, T, O), actions (N, T, A), float32; N = total steps.
 
     The start of an episode is padded by repeating its first observation and action, the way
-    a policy's observation window is filled at the start of a rollout."""
+    a policy's observation window is filled at the start of a rollout. With the episodes'
+    camera frames (`images`), obs are the packed image observations, built lazily
+    (`PackedWindows`)."""
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
     obs_w, act_w = [], []
     for ep in episodes:
         obs, act = ep.observations[:-1], ep.actions  # (L, O), (L, A)
         pad = window - 1
-        obs = np.concatenate([np.repeat(obs[:1], pad, 0), obs])
         act = np.concatenate([np.repeat(act[:1], pad, 0), act])
         idx = np.arange(ep.length)[:, None] + np.arange(window)[None, :]  # (L, T)
-        obs_w.append(obs[idx])
+        if images is None:
+            obs = np.concatenate([np.repeat(obs[:1], pad, 0), obs])
+            obs_w.append(obs[idx])
         act_w.append(act[idx])
-    return {"obs": np.concatenate(obs_w).astype(np.float32),
-            "actions": np.concatenate(act_w).astype(np.float32)}
+    actions = np.concatenate(act_w).astype(np.float32)
+    if images is not None:
+        return {"obs": packed_windows(images, [ep.length for ep in episodes], window),
+                "actions": actions}
+    return {"obs": np.concatenate(obs_w).astype(np.float32), "actions": actions}

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from envs.metrics import rollout_metrics
+from envs.metrics import mode_kl, rollout_metrics
 
 __all__ = ["EvalResult", "RolloutRecord", "Policy", "evaluate", "rollout_seed", "context_rng"]
 
@@ -53,12 +53,14 @@ class RolloutRecord:
     failure: bool
     mode: int  # -1 if undecided
     length: int  # env steps
+    levels: dict[str, tuple[bool, int]] = field(default_factory=dict)  # graded success
 
 
 @dataclass
 class EvalResult:
     """Metrics (rollout_metrics plus mean_length, env_steps, wall_seconds, steps_per_second,
-    setup_seconds), per-rollout records in (context, rollout) order, the contexts, and the
+    setup_seconds; `<level>/success_rate`, `<level>/entropy`, ... per graded success level;
+    mode_kl with reference modes), per-rollout records in (context, rollout) order, the contexts, and the
     paths of the written GIFs."""
 
     metrics: dict[str, float]
@@ -119,6 +121,8 @@ def evaluate(
     videos: int = 0,
     video_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    levels: dict[str, int] | None = None,
+    reference_modes: Any = None,
 ) -> EvalResult:
     """Roll `policy` out `rollouts_per_context` times in each of `contexts` sampled contexts.
 
@@ -131,7 +135,10 @@ def evaluate(
     batch passed to `policy` is a fresh array each step, so a policy may keep it.
 
     `videos=k` writes the first k rollouts (in (context, rollout) order) as GIFs to
-    `video_dir`. `wall_seconds` and `steps_per_second` cover the rollouts, not env start-up
+    `video_dir`. `levels` {name: number of modes} scores graded success the env reports in
+    `info["levels"]` ({name: (reached, mode)}, e.g. Stacking-1/-2/-3) like the main success.
+    `reference_modes` (e.g. the demonstrations' modes) adds `mode_kl`: KL(successful rollouts'
+    mode distribution || the reference's). `wall_seconds` and `steps_per_second` cover the rollouts, not env start-up
     (`setup_seconds`).
     """
     contexts = _check_int("contexts", contexts, 1, "evaluate at least one context")
@@ -219,7 +226,9 @@ def evaluate(
                         context_id=i, rollout_id=r, seed=seeds[k],
                         success=bool(info.get("success", False)),
                         failure=bool(info.get("failure", False)),
-                        mode=int(info.get("mode", -1)), length=int(lengths[j]))
+                        mode=int(info.get("mode", -1)), length=int(lengths[j]),
+                        levels={k: (bool(v[0]), int(v[1]))
+                                for k, v in (info.get("levels") or {}).items()})
                     if j in frames:
                         assert out_dir is not None
                         path = out_dir / f"rollout_c{i:03d}_r{r:03d}.gif"
@@ -239,6 +248,15 @@ def evaluate(
     metrics: dict[str, float] = dict(rollout_metrics(
         [rec.success for rec in done_records], [rec.mode for rec in done_records],
         [rec.context_id for rec in done_records], num_modes))
+    context_ids = [rec.context_id for rec in done_records]
+    for name, level_modes in (levels or {}).items():
+        reached = [rec.levels.get(name, (False, -1)) for rec in done_records]
+        for key, value in rollout_metrics([r for r, _ in reached], [m for _, m in reached],
+                                          context_ids, level_modes).items():
+            metrics[f"{name}/{key}"] = value
+    ok = [rec.mode for rec in done_records if rec.success]
+    if reference_modes is not None and ok:  # undefined without a successful rollout
+        metrics["mode_kl"] = mode_kl(ok, list(np.asarray(reference_modes)), num_modes)
     steps = int(sum(rec.length for rec in done_records))
     metrics.update(mean_length=steps / total, env_steps=steps, wall_seconds=wall,
                    steps_per_second=steps / wall if wall > 0 else float("inf"),

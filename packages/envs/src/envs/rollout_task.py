@@ -1,13 +1,18 @@
 """A rod task as the benchmark sees it: dimensions, cached demonstration windows, evaluation.
 
-`RolloutTask(name="avoiding")` (or "aligning", "pushing") ties together the env, the scripted
-demonstrator, the Minari-cached dataset and the parallel evaluation runner, with the original
-dataset and evaluation sizes as defaults (0 = the task's default; TASKS.md).
+`RolloutTask(name="avoiding")` (or any name of `envs.d3il.tasks.ROD_TASKS`: "aligning",
+"pushing", "sorting", "sorting_image", "stacking", "stacking_image", ...) ties together the env,
+the scripted demonstrator, the Minari-cached dataset and the parallel evaluation runner, with the
+original dataset and evaluation sizes as defaults (0 = the task's default; TASKS.md).
+
+Image tasks (`spec.observation == "image"`) observe the packed image observation (robot state +
+camera pixels, see `envs.d3il.base`); `image_layout()` tells a policy how to split it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +55,29 @@ class RolloutTask:
         return load_object(self.spec.env)
 
     @property
+    def is_image(self) -> bool:
+        return self.spec.observation == "image"
+
+    @property
     def obs_dim(self) -> int:
-        return self.env_class.obs_dim
+        cls = self.env_class
+        return cls.packed_obs_dim() if self.is_image else cls.obs_dim
+
+    def image_layout(self) -> dict[str, int]:
+        """How the observation splits: {"cameras": K, "image_size": H} (cameras 0: state only)."""
+        if not self.is_image:
+            return {"cameras": 0, "image_size": 96}
+        return {"cameras": len(self.env_class.cameras), "image_size": 96}
+
+    @property
+    def reports_mode_kl(self) -> bool:
+        """Whether the task's results report the mode KL to the demonstrations (Sorting)."""
+        return bool(getattr(self.env_class, "report_mode_kl", False))
+
+    @property
+    def levels(self) -> dict[str, int]:
+        """Graded success levels reported beside the main success (name -> modes)."""
+        return dict(self.env_class.levels)
 
     @property
     def action_dim(self) -> int:
@@ -78,8 +104,12 @@ class RolloutTask:
         return {"name": self.name, "num_demos": self.demos, "window": self.window}
 
     # ------------------------------------------------------------------ data
+    def env_factory(self):
+        """`make_env(render_mode=None)` for this task (picklable, for worker processes)."""
+        return partial(self.env_class, **self.spec.env_kwargs())
+
     def make_env(self, render_mode: str | None = None):
-        return self.env_class(render_mode=render_mode)
+        return self.env_factory()(render_mode=render_mode)
 
     def load_episodes(self, seed: int, *, cache_dir: str | Path, progress: bool = True):
         """The demonstrations (cached on disk under `cache_dir`), as `CachedDataset`."""
@@ -90,20 +120,27 @@ class RolloutTask:
 
     def make_dataset(self, seed: int, *, cache_dir: str | Path = "outputs/cache",
                      progress: bool = True) -> dict[str, np.ndarray]:
-        """Training windows obs (N, T, O), actions (N, T, A) of the cached demonstrations."""
+        """Training windows obs (N, T, O), actions (N, T, A) of the cached demonstrations
+        (image tasks: obs is a lazy `envs.image_store.PackedWindows`); "modes" (E,) are the
+        demonstrations' modes (the reference of the mode KL)."""
         from envs.datasets import make_windows
 
-        return make_windows(self.load_episodes(seed, cache_dir=cache_dir,
-                                               progress=progress).episodes, self.window)
+        data = self.load_episodes(seed, cache_dir=cache_dir, progress=progress)
+        windows = make_windows(data.episodes, self.window, images=data.images)
+        windows["modes"] = np.array([ep.mode for ep in data.episodes], dtype=np.int64)
+        return windows
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, policy, *, seed: int, parallel: bool = True, videos: int = 0,
-                 video_dir: str | Path | None = None, progress: bool = True):
+                 video_dir: str | Path | None = None, progress: bool = True,
+                 reference_modes=None):
         """Roll `policy` (batch obs -> batch actions, optional reset()) out for the task's
-        contexts x rollouts on vector envs; returns `envs.evaluation.EvalResult`."""
+        contexts x rollouts on vector envs; returns `envs.evaluation.EvalResult`.
+        `reference_modes` (the demonstrations' modes) adds the mode KL to the metrics."""
         from envs.evaluation import evaluate
 
-        return evaluate(self.env_class, policy, num_modes=self.num_modes,
+        return evaluate(self.env_factory(), policy, num_modes=self.num_modes,
                         contexts=self.contexts, rollouts_per_context=self.rollouts, seed=seed,
                         num_envs=self.num_envs or None, parallel=parallel, videos=videos,
-                        video_dir=video_dir, progress=progress)
+                        video_dir=video_dir, progress=progress, levels=self.levels or None,
+                        reference_modes=reference_modes)

@@ -27,7 +27,10 @@ class Demonstrator(Protocol):
 
 @dataclass
 class Episode:
-    """One rollout: observations (L+1, O) incl. the last, actions (L, A), outcome and mode."""
+    """One rollout: observations (L+1, O) incl. the last, actions (L, A), outcome and mode.
+
+    Recorded with `record_images`, also the camera frames (L+1, K, 3, H, W) uint8 and the
+    robot state of the image observation (L+1, S) at every observation."""
 
     observations: np.ndarray
     actions: np.ndarray
@@ -36,6 +39,8 @@ class Episode:
     mode: int  # -1: undecided / failed
     context: np.ndarray
     seed: int
+    images: np.ndarray | None = None
+    image_states: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -43,23 +48,35 @@ class Episode:
 
 
 def run_episode(env, demonstrator: Demonstrator, *, seed: int,
-                context: np.ndarray | None = None) -> Episode:
+                context: np.ndarray | None = None, record_images: bool = False) -> Episode:
     """Roll the demonstrator out in `env` from `reset(seed=seed)` until the episode ends.
 
     The demonstrator's randomness comes from the same seed (independent stream), so an episode
-    is a function of (env, demonstrator, seed, context)."""
+    is a function of (env, demonstrator, seed, context). The demonstrator always sees the state
+    observation; `record_images` also renders the env's cameras at every observation (the
+    image variants' data)."""
     options = None if context is None else {"context": context}
     obs, info = env.reset(seed=seed, options=options)
     demonstrator.reset(obs, np.random.default_rng([seed, 1]))
-    observations, actions = [obs], []
+    observations, actions, images, states = [obs], [], [], []
+
+    def record() -> None:
+        if record_images:
+            images.append(env.render_cameras().transpose(0, 3, 1, 2))
+            states.append(env.image_state())
+
+    record()
     while True:
         action = np.asarray(demonstrator.act(obs), dtype=np.float64)
         obs, _, terminated, truncated, info = env.step(action)
         observations.append(obs)
         actions.append(action)
+        record()
         if terminated or truncated:
             break
     success = bool(info["success"])
     return Episode(np.asarray(observations), np.asarray(actions), success,
                    bool(info["failure"]), int(info["mode"]) if success else -1,
-                   np.asarray(info["context"]), seed)
+                   np.asarray(info["context"]), seed,
+                   np.stack(images) if record_images else None,
+                   np.asarray(states) if record_images else None)

@@ -13,4 +13,5 @@ def register_envs() -> None:
 
     for spec in ROD_TASKS.values():
         if spec.env_id not in gym.registry:
-            gym.register(spec.env_id, entry_point=spec.env, disable_env_checker=True)
+            gym.register(spec.env_id, entry_point=spec.env, disable_env_checker=True,
+                         kwargs=spec.env_kwargs())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["RodTaskSpec", "ROD_TASKS", "load_object"]
 
@@ -26,6 +27,12 @@ class RodTaskSpec:
     num_demos: int  # dataset size of the original (or close to it)
     eval_contexts: int  # original evaluation: contexts x rollouts per context
     eval_rollouts: int
+    observation: str = "state"  # "image": the packed image observation (base.py)
+    env_options: tuple[tuple[str, Any], ...] = ()  # constructor settings of the env class
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """Constructor settings of the env, the observation kind included."""
+        return {**dict(self.env_options), "observation": self.observation}
 
 
 ROD_TASKS: dict[str, RodTaskSpec] = {
@@ -36,4 +43,21 @@ ROD_TASKS: dict[str, RodTaskSpec] = {
                             "envs.d3il.aligning_demo:AligningDemonstrator", 2, 900, 60, 8),
     "pushing": RodTaskSpec("envs/Pushing-v0", "envs.d3il.pushing:PushingEnv",
                            "envs.d3il.pushing_demo:PushingDemonstrator", 4, 1800, 30, 16),
+    # Sorting: 4 cubes (C(4,2) = 6 colour sequences); 2 and 6 cubes selectable. Image variant:
+    # the policy sees two 96x96 cameras and the robot state instead of the cube poses.
+    "sorting": RodTaskSpec("envs/Sorting-v0", "envs.d3il.sorting:SortingEnv",
+                           "envs.d3il.sorting_demo:SortingDemonstrator", 6, 1000, 60, 18),
+    "sorting_2": RodTaskSpec("envs/Sorting2-v0", "envs.d3il.sorting:Sorting2Env",
+                             "envs.d3il.sorting_demo:SortingDemonstrator", 2, 1000, 60, 18),
+    "sorting_6": RodTaskSpec("envs/Sorting6-v0", "envs.d3il.sorting:Sorting6Env",
+                             "envs.d3il.sorting_demo:SortingDemonstrator", 20, 1000, 60, 18),
+    "sorting_image": RodTaskSpec("envs/SortingImage-v0", "envs.d3il.sorting:SortingEnv",
+                                 "envs.d3il.sorting_demo:SortingDemonstrator", 6, 1000, 60, 18,
+                                 observation="image"),
+    # Stacking: 6 block orders; Stacking-1/-2/-3 reported as success levels.
+    "stacking": RodTaskSpec("envs/Stacking-v0", "envs.d3il.stacking:StackingEnv",
+                            "envs.d3il.stacking_demo:StackingDemonstrator", 6, 1000, 60, 18),
+    "stacking_image": RodTaskSpec("envs/StackingImage-v0", "envs.d3il.stacking:StackingEnv",
+                                  "envs.d3il.stacking_demo:StackingDemonstrator", 6, 1000, 60,
+                                  18, observation="image"),
 }
