@@ -6,9 +6,11 @@ times, at batch 1 and batch 256, interleaved round by round so that load changes
 them alike: the teacher's bare network pass, the teacher sampled in 1 and N steps, the MoE
 (one pass: gating, expert choice, mean), and the one-step consistency student. Prints ms per
 action (medians), the MoE's cost relative to one teacher pass, and the speed-ups over the
-N-step teachers.
+N-step teachers. `--cameras 2` times the image policies instead (robot state + two 96x96
+cameras packed as the envs give them, random pixels, `--encoder` per camera).
 
     .venv/bin/python scripts/bench_inference.py [--device cuda] [--steps 8] [--n-embd 72] ...
+    .venv/bin/python scripts/bench_inference.py --cameras 2 --encoder resnet18 --rounds 20
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=8, help="N, the teachers' sampling steps")
     p.add_argument("--rounds", type=int, default=200)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--cameras", type=int, default=0, help="image policies: cameras (0: state)")
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--encoder", default="resnet18", help="timm model per camera")
     return p
 
 
@@ -49,8 +54,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = args.device
-    dims = dict(obs_dim=args.obs_dim, action_dim=args.action_dim, window=args.window,
-                n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
+    pixels = args.cameras * 3 * args.image_size ** 2
+    image = (dict(cameras=args.cameras, image_size=args.image_size, image_encoder=args.encoder)
+             if args.cameras else {})
+    dims = dict(obs_dim=args.obs_dim + pixels, action_dim=args.action_dim, window=args.window,
+                n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, **image)
     torch.manual_seed(0)
     beso = BESOPolicy(BESOConfig(**dims, sampler="euler_ancestral")).to(dev).eval()
     ddpm = DDPMPolicy(DDPMConfig(**dims, num_train_steps=args.steps, num_steps=args.steps,
@@ -73,7 +81,9 @@ def main() -> None:
     results: dict[tuple[str, int], float] = {}
     with torch.no_grad():
         for batch in (1, 256):
-            obs = torch.randn(batch, args.window, args.obs_dim, device=dev)
+            obs = torch.cat([torch.randn(batch, args.window, args.obs_dim, device=dev),
+                             torch.randint(0, 256, (batch, args.window, pixels),
+                                           device=dev).float()], dim=-1)
             times: dict[str, list[float]] = {name: [] for name in cases}
             for r in range(args.rounds + 5):
                 for name, fn in cases.items():
@@ -85,8 +95,10 @@ def main() -> None:
                         times[name].append((time.perf_counter() - t0) * 1e3)
             for name, ts in times.items():
                 results[(name, batch)] = sorted(ts)[len(ts) // 2]
+    cams = (f", {args.cameras} cameras {args.image_size}px ({args.encoder} each)"
+            if args.cameras else "")
     print(f"device {dev}, threads {torch.get_num_threads()}, model {args.n_layer} layers / "
-          f"{args.n_head} heads / {args.n_embd}-d, window {args.window}, medians of "
+          f"{args.n_head} heads / {args.n_embd}-d, window {args.window}{cams}, medians of "
           f"{args.rounds} interleaved rounds\n")
     print(f"{'policy':34s} {'ms/action b1':>13s} {'ms/action b256':>15s}")
     for name in cases:

@@ -16,7 +16,11 @@ Parameterisations (c_skip, c_out, c_in, c_noise are BESO's EDM scalings, sd = si
   c_out_cm = sd (t - sigma_min) / sqrt(sd^2 + t^2), so f(x, sigma_min) = x; it always jumps to
   sigma_min (the clean end).
 
-Sampling starts from N(0, sigma_max^2) and makes `num_steps` network calls (1 by default):
+The teacher's image-observation fields (cameras, encoder, pooling) carry over to the student,
+whose network then starts from the teacher's CNNs too (`init_from_teacher`).
+
+Sampling starts from N(0, sigma_max^2) and makes `num_steps` network calls (1 by default),
+sharing one observation encoding:
 "ctm" jumps deterministically down a Karras schedule to sigma_min; "cm" alternates a jump to
 the clean end with re-noising to the next level (multistep consistency sampling).
 
@@ -30,8 +34,9 @@ from dataclasses import dataclass
 
 import torch
 
-from teachers import BESOConfig, DiffusionPolicy, DiffusionTransformer, NoiseEmbedding
-from teachers import karras_sigmas
+from teachers import (
+    BESOConfig, DiffusionPolicy, DiffusionTransformer, EncodedObs, NoiseEmbedding, karras_sigmas,
+)
 
 __all__ = ["ConsistencyConfig", "JumpTransformer", "ConsistencyPolicy"]
 
@@ -57,7 +62,8 @@ class ConsistencyConfig(BESOConfig):
 
     @classmethod
     def from_teacher(cls, teacher: BESOConfig, *, parameterization: str) -> ConsistencyConfig:
-        """The student config for a BESO teacher: same architecture and noise range."""
+        """The student config for a BESO teacher: same architecture (image fields included)
+        and noise range."""
         if not isinstance(teacher, BESOConfig) or isinstance(teacher, ConsistencyConfig):
             raise TypeError(f"consistency students distil a BESO teacher, got "
                             f"{type(teacher).__name__}")
@@ -79,7 +85,8 @@ class JumpTransformer(DiffusionTransformer):
         torch.nn.init.zeros_(last.weight)
         torch.nn.init.zeros_(last.bias)
 
-    def forward(self, noisy_BTA: torch.Tensor, level_B: torch.Tensor, obs_BTO: torch.Tensor,
+    def forward(self, noisy_BTA: torch.Tensor, level_B: torch.Tensor,
+                obs_BTO: torch.Tensor | EncodedObs,
                 target_B: torch.Tensor | None = None) -> torch.Tensor:
         noise = self.noise_embed(level_B)
         if target_B is not None:
@@ -156,18 +163,19 @@ class ConsistencyPolicy(DiffusionPolicy):
                              f"got {sampler!r}")
         c = self.config
         B, T, _ = obs_norm_BTO.shape
+        obs = self.model.encode_obs(obs_norm_BTO)  # once for all jumps
         shape, dev = (B, T, c.action_dim), self.device
         x = c.sigma_max * torch.randn(shape, generator=generator, device=dev)
         row = lambda v: torch.full((B,), float(v), device=dev)  # noqa: E731
         if c.parameterization == "ctm":
             levels = karras_sigmas(num_steps + 1, c.sigma_min, c.sigma_max, c.rho)[:-1]
             for t, s in zip(levels[:-1], levels[1:]):
-                x = self.jump(x, row(t), row(s), obs_norm_BTO)
+                x = self.jump(x, row(t), row(s), obs)
             return x
         levels = karras_sigmas(num_steps, c.sigma_min, c.sigma_max, c.rho)[:-1]
-        a = self.jump(x, row(levels[0]), row(c.sigma_min), obs_norm_BTO)
+        a = self.jump(x, row(levels[0]), row(c.sigma_min), obs)
         for t in levels[1:]:
             noise = torch.randn(shape, generator=generator, device=dev)
             x = a + math.sqrt(max(float(t) ** 2 - c.sigma_min**2, 0.0)) * noise
-            a = self.jump(x, row(t), row(c.sigma_min), obs_norm_BTO)
+            a = self.jump(x, row(t), row(c.sigma_min), obs)
         return a

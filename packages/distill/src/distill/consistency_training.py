@@ -95,9 +95,10 @@ class TeacherODE:
         steps = start_B - stop_B
         x = x_BTA
         with eval_mode(self.teacher):
+            obs = self.teacher.model.encode_obs(obs_norm_BTO)  # once for all Heun steps
             for k in range(int(steps.max()) if steps.numel() else 0):
                 i = (start_B - k).clamp_min(1)
-                stepped = self._heun(x, self.levels[i], self.levels[i - 1], obs_norm_BTO)
+                stepped = self._heun(x, self.levels[i], self.levels[i - 1], obs)
                 x = torch.where((steps > k)[:, None, None], stepped, x)
         return x
 
@@ -142,7 +143,8 @@ class ConsistencyTraining:
         levels = karras_sigmas(config.num_levels, s.sigma_min, s.sigma_max, s.rho)[:-1]
         self.levels = levels.flip(0).to(policy.device)  # ascending: sigma_min .. sigma_max
         self.ode = TeacherODE(teacher, self.levels)
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad],
+                                          lr=config.lr)
         decay = ((lambda it: max(0.0, 1.0 - it / config.iterations)) if config.lr_decay
                  else (lambda it: 1.0))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, decay)

@@ -57,9 +57,11 @@ class CTM(ConsistencyTraining):
         smin = torch.full_like(t, self.policy.config.sigma_min)
         x_t = a0 + t[:, None, None] * torch.randn_like(a0)
         x_u = self.ode.solve(x_t, n_t, n_u, obs)
-        with torch.no_grad():
-            target = self.target.jump(self.target.jump(x_u, u, s, obs), s, smin, obs)
-        estimate = self.target.jump(self.policy.jump(x_t, t, s, obs), s, smin, obs)
+        with torch.no_grad():  # the target's observation tokens: encoded once, used 3 times
+            target_obs = self.target.model.encode_obs(obs)
+            target = self.target.jump(self.target.jump(x_u, u, s, target_obs), s, smin,
+                                      target_obs)
+        estimate = self.target.jump(self.policy.jump(x_t, t, s, obs), s, smin, target_obs)
         consistency = (estimate - target).pow(2).mean()
         dsm = (self.policy.denoise(x_t, t, obs) - a0).pow(2).mean()
         loss = consistency + c.dsm_weight * dsm

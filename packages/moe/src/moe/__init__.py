@@ -6,6 +6,10 @@ One forward pass per action and a tractable likelihood; usable on its own in a c
 from moe.checkpoint import (
     FORMAT_VERSION, CheckpointError, load_checkpoint, load_state_strict, save_checkpoint,
 )
+from moe.encoders import (
+    CameraEncoder, ImageObsEmbedding, SpatialSoftmax, check_image_fields, make_obs_embedding,
+    pixel_dim,
+)
 from moe.gpt import GPT, GPTConfig
 from moe.heads import ExpertHeads, GatingNet
 from moe.mixture import GaussianMixture, gaussian_entropy, gaussian_log_prob
@@ -20,4 +24,6 @@ __all__ = [
     "save_checkpoint", "ObservationWindow", "check_obs_window",
     "GPT", "GPTConfig", "ExpertHeads", "GatingNet", "GaussianMixture", "gaussian_entropy",
     "gaussian_log_prob", "Normalizer", "MoEConfig", "MoEPolicy", "kmeans_pp", "__version__",
+    "CameraEncoder", "ImageObsEmbedding", "SpatialSoftmax", "check_image_fields",
+    "make_obs_embedding", "pixel_dim",
 ]

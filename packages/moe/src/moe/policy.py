@@ -3,7 +3,8 @@
 One GPT backbone over the observation window gives a feature per timestep; two heads give all
 experts' means and Cholesky factors; a gating MLP on the detached features gives q(z | s).
 Acting is one forward pass: pick an expert (sampled, or the most likely one) and return its
-mean at the last timestep.
+mean at the last timestep. With `cameras` > 0 the observation is a packed image observation
+(robot state, then the pixels of every camera; see moe.encoders) embedded by timm CNNs.
 
 Shapes: B batch, T window, O obs dim, A action dim, Z experts, D features.
 Raw = the environment's units; normalised = what the network sees (the Normalizers inside).
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from moe.checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
+from moe.encoders import ImageObsEmbedding, check_image_fields, make_obs_embedding, pixel_dim
 from moe.gpt import GPT, GPTConfig
 from moe.heads import ExpertHeads, GatingNet
 from moe.mixture import GaussianMixture
@@ -50,6 +52,12 @@ class MoEConfig:
     init_std: float = 1.0
     min_std: float = 1e-4
     bias_init_bound: float = 0.5
+    # image observations (obs = [state, K cameras x 3 x image_size^2 pixels]); 0: state only
+    cameras: int = 0
+    image_size: int = 96
+    image_encoder: str = "resnet18"  # a timm model name
+    shared_encoder: bool = False  # one CNN for all cameras instead of one per camera
+    image_pool: str = "avg"  # "avg" or "spatial_softmax"
 
     def __post_init__(self) -> None:
         for name in ("obs_dim", "action_dim", "window", "num_experts", "gating_hidden"):
@@ -73,7 +81,21 @@ class MoEConfig:
             raise ValueError(
                 f"MoEConfig.bias_init_bound must be >= 0, got {self.bias_init_bound!r}"
             )
+        check_image_fields("MoEConfig", obs_dim=self.obs_dim, cameras=self.cameras,
+                           image_size=self.image_size, image_encoder=self.image_encoder,
+                           shared_encoder=self.shared_encoder, image_pool=self.image_pool)
         self.gpt_config()  # validates the backbone fields
+
+    @property
+    def state_dim(self) -> int:
+        """Observation values before the pixels (all of them without cameras)."""
+        return self.obs_dim - pixel_dim(self.cameras, self.image_size)
+
+    def image_fields(self) -> dict[str, Any]:
+        """The image-observation fields, as make_obs_embedding takes them."""
+        return dict(cameras=self.cameras, image_size=self.image_size,
+                    image_encoder=self.image_encoder, shared_encoder=self.shared_encoder,
+                    image_pool=self.image_pool)
 
     def gpt_config(self) -> GPTConfig:
         return GPTConfig(n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
@@ -95,9 +117,10 @@ class MoEPolicy(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.obs_normalizer = Normalizer(c.obs_dim)
+        self.obs_normalizer = Normalizer(c.state_dim, passthrough=c.obs_dim - c.state_dim)
         self.action_normalizer = Normalizer(c.action_dim)
-        self.obs_embed = nn.Linear(c.obs_dim, c.n_embd)
+        self.obs_embed = make_obs_embedding(obs_dim=c.obs_dim, n_embd=c.n_embd,
+                                            **c.image_fields())
         self.backbone = GPT(c.gpt_config())
         self.experts = ExpertHeads(
             in_dim=c.n_embd, num_experts=c.num_experts, action_dim=c.action_dim,
@@ -113,16 +136,33 @@ class MoEPolicy(nn.Module):
 
     # ------------------------------------------------------------------ parameters
     def expert_parameters(self) -> list[nn.Parameter]:
-        """Backbone and expert heads (everything but the gating)."""
+        """Trainable backbone, embedding and expert-head parameters (all but the gating; a
+        frozen image encoder is left out)."""
         gating = {id(p) for p in self.gating_parameters()}
-        return [p for p in self.parameters() if id(p) not in gating]
+        return [p for p in self.parameters() if id(p) not in gating and p.requires_grad]
 
     def gating_parameters(self) -> list[nn.Parameter]:
         return [] if self.gating is None else list(self.gating.parameters())
 
     @property
     def device(self) -> torch.device:
-        return self.obs_embed.weight.device
+        return self.action_normalizer.mean.device
+
+    def _image_embedding(self) -> ImageObsEmbedding:
+        if not isinstance(self.obs_embed, ImageObsEmbedding):
+            raise ValueError("this MoEPolicy has state observations only (MoEConfig.cameras=0); "
+                             "it has no image encoder")
+        return self.obs_embed
+
+    def load_image_encoder_from(self, module: nn.Module) -> None:
+        """Copy CNN (and keypoint) weights from another ImageObsEmbedding of the same image
+        architecture, e.g. a teacher's `teacher.model.obs_embed`."""
+        self._image_embedding().load_encoders_from(module)
+
+    def freeze_image_encoder(self) -> None:
+        """Keep the CNNs fixed (no gradients, BatchNorm statistics fixed); the state embedding,
+        fusion layer, backbone and heads still learn. Call before building the optimiser."""
+        self._image_embedding().freeze_encoders()
 
     # ------------------------------------------------------------------ normalised space
     def check_obs(self, obs_BTO: torch.Tensor) -> None:

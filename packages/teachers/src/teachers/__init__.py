@@ -11,7 +11,7 @@ from teachers.beso import BESOPolicy
 from teachers.config import BESOConfig, DDPMConfig, DiffusionConfig
 from teachers.ddpm import DDPMPolicy
 from teachers.ema import EMA
-from teachers.network import DiffusionTransformer, NoiseEmbedding
+from teachers.network import DiffusionTransformer, EncodedObs, NoiseEmbedding
 from teachers.schedules import cosine_alpha_bars, karras_sigmas, step_subsequence
 from teachers.score import BESOScore, DDPMScore
 
@@ -20,7 +20,8 @@ __version__ = "0.1.0"
 TEACHERS: dict[str, type[DiffusionPolicy]] = {"beso": BESOPolicy, "ddpm": DDPMPolicy}
 
 __all__ = [
-    "DiffusionConfig", "BESOConfig", "DDPMConfig", "DiffusionTransformer", "NoiseEmbedding",
+    "DiffusionConfig", "BESOConfig", "DDPMConfig", "DiffusionTransformer", "EncodedObs",
+    "NoiseEmbedding",
     "DiffusionPolicy", "BESOPolicy", "DDPMPolicy", "EMA", "TeacherTrainingConfig",
     "DiffusionStats", "DiffusionAlgorithm", "BESOScore", "DDPMScore", "karras_sigmas",
     "cosine_alpha_bars", "step_subsequence", "TEACHERS", "__version__",

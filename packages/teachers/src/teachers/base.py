@@ -56,7 +56,9 @@ class DiffusionPolicy(nn.Module):
                 f"{type(config).__name__}"
             )
         self.config = config
-        self.obs_normalizer = Normalizer(config.obs_dim)
+        # pixels of image observations pass through (the image encoder scales them)
+        self.obs_normalizer = Normalizer(config.state_dim,
+                                         passthrough=config.obs_dim - config.state_dim)
         self.action_normalizer = Normalizer(config.action_dim)
         self.model = DiffusionTransformer(config)
         self._obs_window = ObservationWindow(config.window, config.obs_dim)

@@ -27,6 +27,7 @@ import torch
 
 from teachers.base import Batch, DiffusionPolicy
 from teachers.config import BESOConfig
+from teachers.network import EncodedObs
 from teachers.schedules import karras_sigmas
 
 __all__ = ["BESOPolicy"]
@@ -48,8 +49,10 @@ class BESOPolicy(DiffusionPolicy):
             sigma.log() / 4
 
     def denoise(self, x_BTA: torch.Tensor, sigma_B: torch.Tensor,
-                obs_norm_BTO: torch.Tensor) -> torch.Tensor:
+                obs_norm_BTO: torch.Tensor | EncodedObs) -> torch.Tensor:
         """D(x; sigma | s): the denoised estimate of clean normalised actions, (B, T, A).
+
+        The observations may be given encoded (`self.model.encode_obs`), as the samplers do.
 
         Samplers, the loss-free paths and `BESOScore` go through this method only, so a test
         may override it with an exact denoiser.
@@ -90,12 +93,13 @@ class BESOPolicy(DiffusionPolicy):
     def sample_normalized(self, obs_norm_BTO: torch.Tensor, *, num_steps: int, sampler: str,
                           generator: torch.Generator | None = None) -> torch.Tensor:
         B, T, _ = obs_norm_BTO.shape
+        obs = self.model.encode_obs(obs_norm_BTO)  # once for all steps
         sigmas = self.sigmas(num_steps)
         x = torch.randn(B, T, self.config.action_dim, generator=generator, device=self.device)
         x = x * sigmas[0]
         for i in range(num_steps):
             sigma, nxt = sigmas[i], sigmas[i + 1]
-            denoised = self.denoise(x, sigma.expand(B), obs_norm_BTO)
+            denoised = self.denoise(x, sigma.expand(B), obs)
             if sampler == "ddim":
                 x = (nxt / sigma) * x + (1 - nxt / sigma) * denoised
             elif sampler == "euler_ancestral":

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from moe import CheckpointError, GPTConfig
+from moe import CheckpointError, GPTConfig, check_image_fields, pixel_dim
 
 __all__ = ["DiffusionConfig", "BESOConfig", "DDPMConfig"]
 
@@ -25,7 +25,8 @@ def _positive_int(cls_name: str, name: str, value: Any) -> None:
 
 @dataclass(frozen=True)
 class DiffusionConfig:
-    """Fields shared by every teacher: data dims, window and the GPT denoiser's size.
+    """Fields shared by every teacher: data dims, window, the GPT denoiser's size and the
+    image observation (cameras > 0: packed [state, pixels] observations, see moe.encoders).
 
     Published sizes: D3IL 4 layers / 4 heads / 72-d, window 5.
     """
@@ -40,6 +41,11 @@ class DiffusionConfig:
     noise_freqs: int = 8  # Fourier features of the noise level: pi 2^k, k < noise_freqs
     num_steps: int = 8  # default sampling steps for `act` / `sample_actions`
     sampler: str = "ddim"  # default sampler; the valid names depend on the kind
+    cameras: int = 0  # image observations: number of cameras (0: state only)
+    image_size: int = 96
+    image_encoder: str = "resnet18"  # a timm model name
+    shared_encoder: bool = False  # one CNN for all cameras instead of one per camera
+    image_pool: str = "avg"  # "avg" or "spatial_softmax"
 
     SAMPLERS = ("ddim",)  # overridden per kind (a class attribute, not a field)
 
@@ -51,7 +57,21 @@ class DiffusionConfig:
             raise ValueError(
                 f"{name}.sampler must be one of {list(self.SAMPLERS)}, got {self.sampler!r}"
             )
+        check_image_fields(name, obs_dim=self.obs_dim, cameras=self.cameras,
+                           image_size=self.image_size, image_encoder=self.image_encoder,
+                           shared_encoder=self.shared_encoder, image_pool=self.image_pool)
         self.gpt_config()  # validates n_layer, n_head, n_embd, dropout
+
+    @property
+    def state_dim(self) -> int:
+        """Observation values before the pixels (all of them without cameras)."""
+        return self.obs_dim - pixel_dim(self.cameras, self.image_size)
+
+    def image_fields(self) -> dict[str, Any]:
+        """The image-observation fields, as moe.make_obs_embedding takes them."""
+        return dict(cameras=self.cameras, image_size=self.image_size,
+                    image_encoder=self.image_encoder, shared_encoder=self.shared_encoder,
+                    image_pool=self.image_pool)
 
     def gpt_config(self) -> GPTConfig:
         """The backbone: one noise-level token plus one token per observation."""

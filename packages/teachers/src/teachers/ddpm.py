@@ -23,6 +23,7 @@ import torch
 
 from teachers.base import Batch, DiffusionPolicy
 from teachers.config import DDPMConfig
+from teachers.network import EncodedObs
 from teachers.schedules import cosine_alpha_bars, step_subsequence
 
 __all__ = ["DDPMPolicy"]
@@ -46,8 +47,9 @@ class DDPMPolicy(DiffusionPolicy):
 
     # ------------------------------------------------------------------ the eps predictor
     def predict_eps(self, x_BTA: torch.Tensor, t_B: torch.Tensor,
-                    obs_norm_BTO: torch.Tensor) -> torch.Tensor:
-        """eps(x_t, t | s), (B, T, A), for integer train steps t in 1..N.
+                    obs_norm_BTO: torch.Tensor | EncodedObs) -> torch.Tensor:
+        """eps(x_t, t | s), (B, T, A), for integer train steps t in 1..N (observations raw
+        normalised or encoded by `self.model.encode_obs`, as the samplers pass them).
 
         Samplers and `DDPMScore` go through this method only, so a test may override it with
         an exact predictor.
@@ -75,11 +77,12 @@ class DDPMPolicy(DiffusionPolicy):
         eta = 1.0 if sampler == "ddpm" else 0.0
         clip = self.config.clip_sample
         B, T, _ = obs_norm_BTO.shape
+        obs = self.model.encode_obs(obs_norm_BTO)  # once for all steps
         steps = step_subsequence(num_steps, self.config.num_train_steps)
         x = torch.randn(B, T, self.config.action_dim, generator=generator, device=self.device)
         for t, prev in zip(steps[:-1], steps[1:]):
             ab, ab_prev = self.alpha_bars[t], self.alpha_bars[prev]
-            eps = self.predict_eps(x, torch.full((B,), t, device=self.device), obs_norm_BTO)
+            eps = self.predict_eps(x, torch.full((B,), t, device=self.device), obs)
             x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
             if clip > 0:
                 x0 = x0.clamp(-clip, clip)

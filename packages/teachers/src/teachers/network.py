@@ -2,7 +2,11 @@
 
 Token layout (L = T + 1 tokens, causal):
     token 0        : embedding of the noise level (one scalar per row, see NoiseEmbedding)
-    token 1 + t    : Linear(O -> D)(obs_t) + Linear(A -> D)(noisy action_t)
+    token 1 + t    : obs_embed(obs_t) + Linear(A -> D)(noisy action_t)
+obs_embed is Linear(O -> D) for state observations, timm CNNs + a fusion layer for packed image
+observations (moe.make_obs_embedding). The observation part does not depend on the noise, so a
+sampler encodes it once (`encode_obs` -> EncodedObs) and passes that in place of the
+observations to every denoising step; the network accepts either.
 The noisy action of timestep t is *added* to observation token t (no separate action tokens),
 so the sequence stays T + 1 long. Token 1 + t sees the noise level and timesteps <= t; a linear
 head on it gives the output for action t. What the output means (EDM's F, or epsilon) is the
@@ -14,15 +18,28 @@ Shapes: B batch, T window, O obs dim, A action dim, D embedding width, F Fourier
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from moe import GPT
+from moe import GPT, make_obs_embedding
 
 from teachers.config import DiffusionConfig
 
-__all__ = ["NoiseEmbedding", "DiffusionTransformer"]
+__all__ = ["NoiseEmbedding", "DiffusionTransformer", "EncodedObs"]
+
+
+@dataclass(frozen=True)
+class EncodedObs:
+    """Observation tokens (B, T, D) from `DiffusionTransformer.encode_obs`, passed in place of
+    normalised observations (B, T, O) so that many denoising steps share one encoding."""
+
+    tokens_BTD: torch.Tensor
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.tokens_BTD.shape
 
 
 class NoiseEmbedding(nn.Module):
@@ -46,29 +63,37 @@ class NoiseEmbedding(nn.Module):
 
 
 class DiffusionTransformer(nn.Module):
-    """(noisy actions (B, T, A), noise level (B,), normalised obs (B, T, O)) -> (B, T, A)."""
+    """(noisy actions (B, T, A), noise level (B,), normalised obs (B, T, O) or their
+    EncodedObs) -> (B, T, A)."""
 
     def __init__(self, config: DiffusionConfig) -> None:
         super().__init__()
         c = config
         self.noise_embed = NoiseEmbedding(c.n_embd, c.noise_freqs)
-        self.obs_embed = nn.Linear(c.obs_dim, c.n_embd)
+        self.obs_embed = make_obs_embedding(obs_dim=c.obs_dim, n_embd=c.n_embd,
+                                            **c.image_fields())
         self.action_embed = nn.Linear(c.action_dim, c.n_embd)
         self.backbone = GPT(c.gpt_config())
         self.head = nn.Linear(c.n_embd, c.action_dim)
 
+    def encode_obs(self, obs_BTO: torch.Tensor | EncodedObs) -> EncodedObs:
+        """The observation tokens (B, T, D), to reuse across denoising steps."""
+        if isinstance(obs_BTO, EncodedObs):
+            return obs_BTO
+        return EncodedObs(self.obs_embed(obs_BTO))
+
     def forward(self, noisy_BTA: torch.Tensor, level_B: torch.Tensor,
-                obs_BTO: torch.Tensor) -> torch.Tensor:
+                obs_BTO: torch.Tensor | EncodedObs) -> torch.Tensor:
         return self.decode(self.noise_embed(level_B), noisy_BTA, obs_BTO)
 
     def decode(self, noise_BD: torch.Tensor, noisy_BTA: torch.Tensor,
-               obs_BTO: torch.Tensor) -> torch.Tensor:
+               obs_BTO: torch.Tensor | EncodedObs) -> torch.Tensor:
         """The transformer on [noise token (B, D), observation + noisy action tokens]."""
         if noisy_BTA.shape[:2] != obs_BTO.shape[:2]:
             raise ValueError(
                 f"noisy actions {tuple(noisy_BTA.shape)} and observations {tuple(obs_BTO.shape)} "
                 "must share (batch, window)"
             )
-        obs_tok = self.obs_embed(obs_BTO) + self.action_embed(noisy_BTA)  # (B, T, D)
+        obs_tok = self.encode_obs(obs_BTO).tokens_BTD + self.action_embed(noisy_BTA)  # (B, T, D)
         feats = self.backbone(torch.cat([noise_BD.unsqueeze(1), obs_tok], dim=1))  # (B, T+1, D)
         return self.head(feats[:, 1:])
