@@ -85,3 +85,29 @@ def test_image_fields_are_validated_and_saved(tmp_path):
     for key in ("cameras", "image_size", "image_encoder", "shared_encoder", "image_pool"):
         old.pop(key)  # a config saved before image observations
     assert BESOConfig.from_dict(old) == BESOConfig(obs_dim=S, action_dim=A)
+
+
+@pytest.mark.parametrize("cameras", [0, K])
+def test_grouped_score_equals_the_score_of_repeated_observations(cameras):
+    """VDD asks for the score of Z*V samples per state: an image teacher encodes each state
+    once (`score_grouped`), with the same result as scoring G copies of every observation."""
+    from teachers import BESOScore, DDPMScore
+
+    torch.manual_seed(0)
+    image = IMAGE if cameras else {}
+    obs_dim = O if cameras else S
+    obs = packed_obs(3, 2) if cameras else torch.randn(3, 2, S)
+    actions = torch.randn(3 * 4, 2, A)
+    for cls, cfg_cls, adapter in ((BESOPolicy, BESOConfig, BESOScore),
+                                  (DDPMPolicy, DDPMConfig, DDPMScore)):
+        policy = cls(cfg_cls(obs_dim=obs_dim, action_dim=A, window=2, **TINY, **image)).eval()
+        calls = []
+        policy.model.obs_embed.register_forward_hook(lambda *args: calls.append(1))
+        grouped = adapter(policy, generator=torch.Generator().manual_seed(1)).score_grouped(
+            actions, obs)
+        assert len(calls) == 1
+        plain = adapter(policy, generator=torch.Generator().manual_seed(1)).score(
+            actions, obs.repeat_interleave(4, dim=0))
+        torch.testing.assert_close(grouped, plain, rtol=1e-4, atol=1e-4)
+        with pytest.raises(ValueError, match="multiple of 3 action rows"):
+            adapter(policy).score_grouped(actions[:5], obs)

@@ -17,7 +17,11 @@ __all__ = ["ScoreAdapter", "GaussianMixtureScore"]
 
 @runtime_checkable
 class ScoreAdapter(Protocol):
-    """score(actions (N, T, A), obs (N, T, O)) -> (N, T, A), both normalised, no gradient."""
+    """score(actions (N, T, A), obs (N, T, O)) -> (N, T, A), both normalised, no gradient.
+
+    An adapter may also offer `score_grouped(actions (B*G, T, A), obs (B, T, O))`, the score
+    with each observation row serving G consecutive action rows; VDD uses it when present
+    (the teachers' adapters encode image observations once there instead of G times)."""
 
     def score(self, actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor: ...
 

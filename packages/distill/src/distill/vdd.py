@@ -147,8 +147,12 @@ class VDD:
         B, T, Z, V, A = a_BTZVA.shape
         with torch.no_grad():  # teacher score at every sample, as (B*Z*V) windows
             query = a_BTZVA.detach().permute(0, 2, 3, 1, 4).reshape(B * Z * V, T, A)
-            obs_q = obs_BTO[:, None, None].expand(B, Z, V, T, obs_BTO.shape[-1])
-            score = self.teacher.score(query, obs_q.reshape(B * Z * V, T, -1))
+            grouped = getattr(self.teacher, "score_grouped", None)
+            if grouped is not None:  # one observation row per Z*V query rows (no copies)
+                score = grouped(query, obs_BTO)
+            else:
+                obs_q = obs_BTO[:, None, None].expand(B, Z, V, T, obs_BTO.shape[-1])
+                score = self.teacher.score(query, obs_q.reshape(B * Z * V, T, -1))
             score_BTZVA = score.reshape(B, Z, V, T, A).permute(0, 3, 1, 2, 4)
         surrogate_BTZV = (score_BTZVA * a_BTZVA).sum(-1)
         det = mix.detach()

@@ -4,7 +4,11 @@ Both match distill's ScoreAdapter protocol: score(actions (N, T, A), obs (N, T, 
 (N, T, A), all in the teacher's *normalised* units, without gradient. The queried action is
 clean; the score is taken at a small noise level drawn per query row.
 
-Shapes: N query rows, T window, O obs dim, A action dim.
+Shapes: N query rows, T window, O obs dim, A action dim, G query rows per observation.
+
+`score_grouped(actions (B*G, T, A), obs (B, T, O))` is the same for G consecutive action rows
+per observation row (VDD's samples of all experts): an image teacher encodes each observation
+once and repeats the tokens, instead of running its CNNs on G copies of every image.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import torch
 from teachers.base import eval_mode
 from teachers.beso import BESOPolicy
 from teachers.ddpm import DDPMPolicy
+from teachers.network import EncodedObs
 
 __all__ = ["BESOScore", "DDPMScore"]
 
@@ -21,6 +26,21 @@ __all__ = ["BESOScore", "DDPMScore"]
 def _check(policy, actions: torch.Tensor, obs: torch.Tensor) -> None:
     policy.check_obs(obs)
     policy.check_actions(actions, obs)
+
+
+def _grouped(adapter, actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+    """`adapter.score` with each observation row serving G consecutive action rows."""
+    B, G = obs.shape[0], actions.shape[0] // max(obs.shape[0], 1)
+    if B * G != actions.shape[0]:
+        raise ValueError(f"score_grouped needs a multiple of {B} action rows (one group per "
+                         f"observation), got {actions.shape[0]}")
+    policy = adapter.policy
+    if not policy.config.cameras:  # state observations: repeat them (cheap), same numbers
+        return adapter.score(actions, obs.repeat_interleave(G, dim=0))
+    policy.check_obs(obs)
+    with torch.no_grad(), eval_mode(policy):
+        tokens = policy.model.encode_obs(obs).tokens_BTD
+    return adapter.score(actions, EncodedObs(tokens.repeat_interleave(G, dim=0)))
 
 
 class BESOScore:
@@ -40,14 +60,18 @@ class BESOScore:
         self.policy, self.sigma_range, self.generator = policy, (lo, hi), generator
 
     @torch.no_grad()
-    def score(self, actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        _check(self.policy, actions, obs)
+    def score(self, actions: torch.Tensor, obs: torch.Tensor | EncodedObs) -> torch.Tensor:
+        if not isinstance(obs, EncodedObs):
+            _check(self.policy, actions, obs)
         lo, hi = self.sigma_range
         u = torch.rand(actions.shape[0], generator=self.generator, device=actions.device)
         sigma = lo + (hi - lo) * u
         with eval_mode(self.policy):
             denoised = self.policy.denoise(actions, sigma, obs)
         return (denoised - actions) / sigma[:, None, None] ** 2
+
+    def score_grouped(self, actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        return _grouped(self, actions, obs)
 
 
 class DDPMScore:
@@ -75,8 +99,9 @@ class DDPMScore:
         self.scale_input, self.generator = scale_input, generator
 
     @torch.no_grad()
-    def score(self, actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        _check(self.policy, actions, obs)
+    def score(self, actions: torch.Tensor, obs: torch.Tensor | EncodedObs) -> torch.Tensor:
+        if not isinstance(obs, EncodedObs):
+            _check(self.policy, actions, obs)
         lo, hi = self.t_range
         t = torch.randint(lo, hi + 1, (actions.shape[0],), generator=self.generator,
                           device=actions.device)
@@ -86,3 +111,6 @@ class DDPMScore:
             eps = self.policy.predict_eps(x, t, obs)
         score = -eps / (1 - ab).sqrt()
         return ab.sqrt() * score if self.scale_input else score
+
+    def score_grouped(self, actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        return _grouped(self, actions, obs)
