@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from envs.d3il.push_planning import detour, extent, perp, segment_dist, unit
 from envs.d3il.pushing import CUBE_HALF, NUM_MODES, TARGETS
 from envs.d3il.scene import ROD_RADIUS
 
@@ -28,61 +29,6 @@ _CLEAR_OWN = CUBE_HALF * np.sqrt(2.0) + ROD_RADIUS + 0.003  # ... for the cube b
 _PLACED_TOL = 0.04  # a placed cube further than this from its zone centre is pushed back
 _MAX_LEAD = 0.012  # the most the desired position may run ahead of the TCP (m)
 _BLOCK_DIST = 0.1  # centre distance to a push path below which the other cube blocks it
-
-
-def _perp(u: np.ndarray) -> np.ndarray:
-    return np.array([-u[1], u[0]])
-
-
-def _unit(v: np.ndarray) -> tuple[np.ndarray, float]:
-    n = float(np.linalg.norm(v))
-    return (v / n if n > 1e-9 else np.zeros(2)), n
-
-
-def _extent(yaw: float, direction: np.ndarray) -> float:
-    """Half-width of a cube footprint (yaw) along a unit direction."""
-    rel = np.arctan2(direction[1], direction[0]) - yaw
-    return CUBE_HALF * (abs(np.cos(rel)) + abs(np.sin(rel)))
-
-
-def _segment_dist(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Distance from p to segment a-b and the (unclipped) fraction along it."""
-    ab = b - a
-    t = float(np.dot(p - a, ab) / max(np.dot(ab, ab), 1e-12))
-    return float(np.linalg.norm(a + np.clip(t, 0.0, 1.0) * ab - p)), t
-
-
-def _detour(p: np.ndarray, q: np.ndarray,
-            obstacles: list[tuple[np.ndarray, float]]) -> np.ndarray:
-    """The point to head for on the way from p to q around circles (centre, radius)."""
-    u, length = _unit(q - p)
-    if length < 1e-6:
-        return q
-    hit, rad, hit_t = None, 0.0, np.inf
-    for o, radius in obstacles:
-        r = float(np.linalg.norm(p - o))
-        if r < radius:  # inside the keep-out circle: blocking if heading inwards
-            if np.dot(o - p, u) > 0 and hit_t > 0:
-                hit, rad, hit_t = o, radius, 0.0
-            continue
-        dist, t = _segment_dist(o, p, q)
-        if dist < radius and 0.0 < t * length < hit_t:
-            hit, rad, hit_t = o, radius, t * length
-    if hit is None:
-        return q
-    to_o, r = _unit(hit - p)
-    side = -np.sign(np.dot(hit - p, _perp(u))) or 1.0  # pass on the side away from the centre
-    if r < rad:  # slide around the circle and out
-        radial = -to_o
-        tangent = _perp(radial) * (1.0 if np.dot(_perp(radial), side * _perp(u)) >= 0 else -1.0)
-        return p + 0.05 * (tangent + radial)
-    alpha = np.arcsin(min(rad / r, 1.0)) + 0.05
-    cands = []
-    for sgn in (1.0, -1.0):
-        c, s = np.cos(sgn * alpha), np.sin(sgn * alpha)
-        cands.append(np.array([c * to_o[0] - s * to_o[1], s * to_o[0] + c * to_o[1]]))
-    d = max(cands, key=lambda v: float(np.dot(v, side * _perp(u))))
-    return p + d * max(np.sqrt(max(r * r - rad * rad, 0.0)), 0.02)
 
 
 class PushingDemonstrator:
@@ -124,15 +70,15 @@ class PushingDemonstrator:
             away = np.sign(c[0] - other[0]) or 1.0
             self.via[stage] = np.array([c[0] + away * self.rng.uniform(0.0, 0.02),
                                         other[1] + self.via_rise])
-        u, _ = _unit(goal - c)
-        bent = goal + _perp(u) * self.bend[stage]
+        u, _ = unit(goal - c)
+        bent = goal + perp(u) * self.bend[stage]
         if not self.placed[1 - stage] and self._blocks(other, c, bent):
             self.bend[stage] = 0.0
         self.started[stage] = True
 
     @staticmethod
     def _blocks(other: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
-        dist, t = _segment_dist(other, a, b)
+        dist, t = segment_dist(other, a, b)
         return dist < _BLOCK_DIST and t > 0.0
 
     def _goal(self, stage: int, c: np.ndarray) -> np.ndarray:
@@ -144,9 +90,9 @@ class PushingDemonstrator:
                 self.via_done[stage] = True
             else:
                 return via
-        u, dist = _unit(zone - c)
+        u, dist = unit(zone - c)
         fade = np.clip((dist - 0.06) / 0.2, 0.0, 1.0)
-        return zone + _perp(u) * self.bend[stage] * fade
+        return zone + perp(u) * self.bend[stage] * fade
 
     # ------------------------------------------------------------------ acting
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -162,24 +108,24 @@ class PushingDemonstrator:
                 self._start_stage(stage, cubes)
         cube = self.plan[stage][0]
         c, yaw = cubes[cube, :2], cubes[cube, 2]
-        d, _ = _unit(self._goal(stage, c) - c)
-        contact = _extent(yaw, d) + ROD_RADIUS
+        d, _ = unit(self._goal(stage, c) - c)
+        contact = extent(yaw, d) + ROD_RADIUS
         rel = tcp - c
-        s, lat = float(np.dot(rel, d)), float(np.dot(rel, _perp(d)))
+        s, lat = float(np.dot(rel, d)), float(np.dot(rel, perp(d)))
         if self.pushing:
             self.pushing = abs(lat) < 0.025 and -contact - self.gap - 0.03 < s < -contact + 0.02
         else:
             self.pushing = abs(lat) < 0.01 and -contact - self.gap - 0.015 < s < -contact + 0.01
         # step the desired position (the rod lags it by a few mm at speed, and settles there);
         # a desired position run away from a blocked rod is pulled back first
-        lead, lead_norm = _unit(des - tcp)
+        lead, lead_norm = unit(des - tcp)
         base = des if lead_norm < _MAX_LEAD else tcp + lead * _MAX_LEAD
         if self.pushing:
-            step = d * self.pace - _perp(d) * np.clip(0.5 * lat, -self.pace, self.pace)
+            step = d * self.pace - perp(d) * np.clip(0.5 * lat, -self.pace, self.pace)
         else:
             line_up = c - d * (contact + self.gap)
             keep_out = [(cubes[k, :2], _CLEAR_OWN if k == cube else _CLEAR) for k in range(2)]
-            to_way, dist = _unit(_detour(base, line_up, keep_out) - base)
+            to_way, dist = unit(detour(base, line_up, keep_out) - base)
             step = to_way * min(self.travel, dist)
         action = base + step - des + self.rng.normal(0.0, self.noise, 2)
         return np.clip(action, -0.03, 0.03)
