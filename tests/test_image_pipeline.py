@@ -1,0 +1,50 @@
+"""The image-task path across packages: rendered demonstrations stored compressed, lazy packed
+windows, an image teacher trained on them by the bench's loop, and a VDD student that starts
+from (and freezes) the teacher's camera encoders."""
+
+import gin
+import numpy as np
+import torch
+
+from bench.methods import METHODS, build_student
+from bench.teacher_store import load_or_train_teacher
+from bench.trainer import Trainer, TrainerConfig
+from envs.image_store import PackedWindows
+from envs.rollout_task import RolloutTask
+
+TINY = [f"{scope}.{k} = {v}" for scope in ("BESOConfig", "student/MoEConfig") for k, v in
+        (("n_layer", 1), ("n_head", 1), ("n_embd", 16), ("image_encoder", "'lcnet_050'"))]
+
+
+def test_sorting_image_data_teacher_and_vdd_student(tmp_path):
+    task = RolloutTask(name="sorting_image", num_demos=1, window=2, workers=1)
+    data = task.make_dataset(0, cache_dir=tmp_path, progress=False)
+    obs = data["obs"]
+    assert isinstance(obs, PackedWindows) and obs.shape == (len(data["actions"]), 2, task.obs_dim)
+    assert task.image_layout() == {"cameras": 2, "image_size": 96} and len(data["modes"]) == 1
+    pixels = obs[np.arange(3)][..., 4:]
+    assert pixels.min() >= 0 and pixels.max() <= 255 and pixels.std() > 10  # a real scene
+    gin.clear_config()
+    gin.parse_config(["import bench.configurables", *TINY,
+                      "TeacherTrainingConfig.iterations = 2",
+                      "TeacherTrainingConfig.batch_size = 4",
+                      "VDDConfig.batch_size = 4", "VDDConfig.iterations = 1",
+                      "StudentEncoder.freeze = True"])
+    try:
+        teacher = load_or_train_teacher("beso", task, data, 0, cache_dir=tmp_path,
+                                        trainer_config=TrainerConfig(progress=False))
+        assert teacher.policy.config.cameras == 2 and teacher.policy.config.state_dim == 4
+        assert teacher.policy.obs_normalizer.mean.shape == (4,)  # fitted on the state only
+        built = build_student(METHODS["vdd_beso"], task, data, 0, teacher=teacher)
+    finally:
+        gin.clear_config()
+    student, teacher_cnn = built.policy, teacher.policy.model.obs_embed.encoders
+    before = {k: v.clone() for k, v in student.obs_embed.encoders.state_dict().items()}
+    for k, v in teacher_cnn.state_dict().items():
+        assert torch.equal(before[k], v), k  # copied from the teacher
+    Trainer(built.algorithm, data, iterations=1, batch_size=4, checkpoint_dir=tmp_path / "s",
+            seed=0, config=TrainerConfig(progress=False)).fit()
+    for k, v in student.obs_embed.encoders.state_dict().items():
+        assert torch.equal(before[k], v), k  # frozen: unchanged by the VDD update
+    action = student.act(obs[0][-1].astype(np.float32))
+    assert action.shape == (2,) and np.all(np.isfinite(action))
