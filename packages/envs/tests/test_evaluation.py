@@ -172,3 +172,27 @@ def test_wrong_action_shape_raises_and_closes_the_envs():
         evaluate(partial(Tracked), lambda o: np.zeros((len(o), 3)), num_modes=NUM_MODES,
                  contexts=1, rollouts_per_context=1, parallel=False, progress=False)
     assert len(closed) == 2  # the probe env and the one vector-env worker
+
+
+class LevelledToyEnv(SeededToyEnv):
+    """SeededToyEnv that also reports a graded level: reached after 3 steps, mode = context."""
+
+    def step(self, action):
+        obs, reward, done, trunc, info = super().step(action)
+        info["levels"] = {"level_3": (self.t >= 3, self.mode if self.t >= 3 else -1)}
+        return obs, reward, done, trunc, info
+
+
+def test_levels_and_mode_kl_are_scored_like_the_main_success():
+    result = evaluate(LevelledToyEnv, lambda obs: np.zeros((len(obs), 1)), num_modes=4,
+                      contexts=6, rollouts_per_context=5, seed=3, parallel=False,
+                      levels={"level_3": 4}, reference_modes=[0, 1, 2, 3])
+    m, records = result.metrics, result.records
+    reached = [r.length >= 3 for r in records]
+    assert m["level_3/success_rate"] == pytest.approx(np.mean(reached))
+    assert all(r.levels["level_3"] == (r.length >= 3, r.mode if r.length >= 3 else -1)
+               for r in records)
+    modes = [r.mode for r in records if r.success]
+    freq = np.bincount(modes, minlength=4) / len(modes)
+    expected_kl = sum(p * np.log(p / 0.25) for p in freq if p > 0)
+    assert m["mode_kl"] == pytest.approx(expected_kl, abs=1e-4)

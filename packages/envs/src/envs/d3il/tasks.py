@@ -54,10 +54,4 @@ ROD_TASKS: dict[str, RodTaskSpec] = {
     "sorting_image": RodTaskSpec("envs/SortingImage-v0", "envs.d3il.sorting:SortingEnv",
                                  "envs.d3il.sorting_demo:SortingDemonstrator", 6, 1000, 60, 18,
                                  observation="image"),
-    # Stacking: 6 block orders; Stacking-1/-2/-3 reported as success levels.
-    "stacking": RodTaskSpec("envs/Stacking-v0", "envs.d3il.stacking:StackingEnv",
-                            "envs.d3il.stacking_demo:StackingDemonstrator", 6, 1000, 60, 18),
-    "stacking_image": RodTaskSpec("envs/StackingImage-v0", "envs.d3il.stacking:StackingEnv",
-                                  "envs.d3il.stacking_demo:StackingDemonstrator", 6, 1000, 60,
-                                  18, observation="image"),
 }
