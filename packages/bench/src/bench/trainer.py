@@ -67,7 +67,8 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir)
         obs = dataset["obs"]
         # lazy windows (image datasets) build just the drawn windows, on the policy's device
-        self.obs = obs if hasattr(obs, "gather_batch") else torch.as_tensor(obs, dtype=torch.float32)
+        self.obs = (obs if hasattr(obs, "gather_batch")
+                    else torch.as_tensor(obs, dtype=torch.float32))
         self.actions = torch.as_tensor(dataset["actions"], dtype=torch.float32)
         self.device = next(algorithm.policy.parameters()).device
         self.rng = np.random.default_rng(seed)

@@ -53,15 +53,15 @@ class RolloutRecord:
     failure: bool
     mode: int  # -1 if undecided
     length: int  # env steps
-    levels: dict[str, tuple[bool, int]] = field(default_factory=dict)  # graded success
+    levels: dict[str, tuple[bool, int]] = field(default_factory=dict)  # graded success levels
 
 
 @dataclass
 class EvalResult:
     """Metrics (rollout_metrics plus mean_length, env_steps, wall_seconds, steps_per_second,
     setup_seconds; `<level>/success_rate`, `<level>/entropy`, ... per graded success level;
-    mode_kl with reference modes), per-rollout records in (context, rollout) order, the contexts, and the
-    paths of the written GIFs."""
+    mode_kl with reference modes), per-rollout records in (context, rollout) order, the
+    contexts, and the paths of the written GIFs."""
 
     metrics: dict[str, float]
     records: list[RolloutRecord]
@@ -138,8 +138,8 @@ def evaluate(
     `video_dir`. `levels` {name: number of modes} scores graded success the env reports in
     `info["levels"]` ({name: (reached, mode)}, e.g. Stacking-1/-2/-3) like the main success.
     `reference_modes` (e.g. the demonstrations' modes) adds `mode_kl`: KL(successful rollouts'
-    mode distribution || the reference's). `wall_seconds` and `steps_per_second` cover the rollouts, not env start-up
-    (`setup_seconds`).
+    mode distribution || the reference's). `wall_seconds` and `steps_per_second` cover the
+    rollouts, not env start-up (`setup_seconds`).
     """
     contexts = _check_int("contexts", contexts, 1, "evaluate at least one context")
     rollouts_per_context = _check_int("rollouts_per_context", rollouts_per_context, 1,
