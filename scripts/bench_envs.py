@@ -28,7 +28,7 @@ def single_env_steps_per_s(task: str, steps: int) -> float:
     env.reset(seed=0)
     start = time.perf_counter()
     for _ in range(steps):
-        _, _, terminated, truncated, _ = env.step(rng.normal(0, 0.003, env.action_dims))
+        _, _, terminated, truncated, _ = env.step(rng.normal(0, 0.003, env.action_size()))
         if terminated or truncated:
             env.reset()
     return steps / (time.perf_counter() - start)
@@ -37,11 +37,11 @@ def single_env_steps_per_s(task: str, steps: int) -> float:
 def runner_steps_per_s(task: str, rollouts: int, num_envs: int, parallel: bool) -> float:
     """Steps/s through `envs.evaluation.evaluate` with a trivial batched policy."""
     cls = load_object(ROD_TASKS[task].env)
-    drift = np.zeros(cls.action_dims)
+    drift = np.zeros(cls.action_size())
     drift[1] = 0.002
 
     def policy(obs: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(drift, (len(obs), cls.action_dims)).copy()
+        return np.broadcast_to(drift, (len(obs), cls.action_size())).copy()
 
     result = evaluate(cls, policy, num_modes=max(2, cls.num_modes), contexts=rollouts,
                       rollouts_per_context=1, num_envs=num_envs, parallel=parallel,

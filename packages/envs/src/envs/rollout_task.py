@@ -1,9 +1,10 @@
 """A rod task as the benchmark sees it: dimensions, cached demonstration windows, evaluation.
 
 `RolloutTask(name="avoiding")` (or any name of `envs.d3il.tasks.ROD_TASKS`: "aligning",
-"pushing", "sorting", "sorting_image", "stacking", "stacking_image", ...) ties together the env,
-the scripted demonstrator, the Minari-cached dataset and the parallel evaluation runner, with the
-original dataset and evaluation sizes as defaults (0 = the task's default; TASKS.md).
+"pushing", "sorting", "sorting_image", "stacking", "stacking_image", "block_push", ...) ties
+together the env, the scripted demonstrator, the Minari-cached dataset and the parallel
+evaluation runner, with the original dataset and evaluation sizes as defaults (0 = the task's
+default; TASKS.md).
 
 Image tasks (`spec.observation == "image"`) observe the packed image observation (robot state +
 camera pixels, see `envs.d3il.base`); `image_layout()` tells a policy how to split it.
@@ -81,7 +82,7 @@ class RolloutTask:
 
     @property
     def action_dim(self) -> int:
-        return self.env_class.action_dims
+        return self.env_class.action_size()
 
     @property
     def num_modes(self) -> int:

@@ -62,8 +62,10 @@ class RodTaskEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 1000 // FRAME_SKIP}
 
-    action_dims: int = 2  # 2: x, y (z held); 3: x, y, z
+    action_dims: int = 2  # TCP dims moved: 2: x, y (z held); 3: x, y, z
+    extra_action_dims: int = 0  # further action values after the TCP delta (Stacking: 2)
     max_steps: int = 250
+    frame_skip: int = FRAME_SKIP  # physics steps (1 ms) per env step (Block Push: 100)
     max_delta: float = 0.03  # per-step clip of the desired-position delta (m)
     start_tcp: tuple[float, float, float] = (0.5, 0.0, 0.01)
     obs_dim: int = 4  # of the state observation
@@ -99,6 +101,11 @@ class RodTaskEnv(gym.Env):
 
     def _has_geom(self, name: str) -> bool:
         return mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, name) >= 0
+
+    @classmethod
+    def action_size(cls) -> int:
+        """Length of an action: the TCP delta and any task-specific values."""
+        return cls.action_dims + cls.extra_action_dims
 
     @classmethod
     def image_state_size(cls) -> int:
@@ -190,7 +197,7 @@ class RodTaskEnv(gym.Env):
             raise ValueError(f"{type(self).__name__} takes actions of {self.action_space.shape[0]} "
                              f"values, got shape {action.shape}")
         self.apply_action(action.reshape(-1))
-        mujoco.mj_step(self.model, self.data, nstep=FRAME_SKIP)
+        mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
         self.steps += 1
         self.update_mode()
         success, failure = self.is_success(), self.is_failure()

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from envs.d3il.base import RodTaskEnv
-from envs.d3il.geometry import quat_yaw, yaw_quat
+from envs.d3il.geometry import footprints_overlap, quat_yaw, yaw_quat
 from envs.d3il.scene import OBJECT_CONTACT, scene_xml
 
 __all__ = [
@@ -84,21 +84,9 @@ def pushing_mode(red_xy: np.ndarray, green_xy: np.ndarray) -> int:
     return -1
 
 
-def _corners(x: float, y: float, yaw: float, half: float) -> np.ndarray:
-    c, s = np.cos(yaw), np.sin(yaw)
-    local = half * np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], dtype=np.float64)
-    return local @ np.array([[c, s], [-s, c]]) + np.array([x, y])
-
-
 def cubes_overlap(a: np.ndarray, b: np.ndarray, gap: float = 0.0) -> bool:
     """Whether two cube footprints (x, y, yaw) come closer than `gap` (separating axes)."""
-    ca, cb = _corners(*a, CUBE_HALF), _corners(*b, CUBE_HALF)
-    for yaw in (a[2], b[2]):
-        for axis in (np.array([np.cos(yaw), np.sin(yaw)]), np.array([-np.sin(yaw), np.cos(yaw)])):
-            pa, pb = ca @ axis, cb @ axis
-            if pa.max() + gap <= pb.min() or pb.max() + gap <= pa.min():
-                return False
-    return True
+    return footprints_overlap(a, (CUBE_HALF, CUBE_HALF), b, (CUBE_HALF, CUBE_HALF), gap)
 
 
 class PushingEnv(RodTaskEnv):

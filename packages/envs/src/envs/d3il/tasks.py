@@ -51,6 +51,17 @@ ROD_TASKS: dict[str, RodTaskSpec] = {
                              "envs.d3il.sorting_demo:SortingDemonstrator", 2, 1000, 60, 18),
     "sorting_6": RodTaskSpec("envs/Sorting6-v0", "envs.d3il.sorting:Sorting6Env",
                              "envs.d3il.sorting_demo:SortingDemonstrator", 20, 1000, 60, 18),
+    # Stacking: 3 blocks grasped and stacked with a parallel gripper; 6 orders; Stacking-1/-2/-3
+    # reported as levels. Image variant: two cameras and the gripper state, 1200 steps.
+    "stacking": RodTaskSpec("envs/Stacking-v0", "envs.d3il.stacking:StackingEnv",
+                            "envs.d3il.stacking_demo:StackingDemonstrator", 6, 1000, 60, 18),
+    "stacking_image": RodTaskSpec("envs/StackingImage-v0", "envs.d3il.stacking:StackingEnv",
+                                  "envs.d3il.stacking_demo:StackingDemonstrator", 6, 1000, 60,
+                                  18, observation="image"),
+    # Block Push (after IBC's BlockPushMultimodal, fixed targets; not a D3IL task): two blocks
+    # into two targets, 4 modes (first block x its target); 10 Hz; p1 reported as a level.
+    "block_push": RodTaskSpec("envs/BlockPush-v0", "envs.d3il.block_push:BlockPushEnv",
+                              "envs.d3il.block_push_demo:BlockPushDemonstrator", 4, 1000, 100, 1),
     "sorting_image": RodTaskSpec("envs/SortingImage-v0", "envs.d3il.sorting:SortingEnv",
                                  "envs.d3il.sorting_demo:SortingDemonstrator", 6, 1000, 60, 18,
                                  observation="image"),
