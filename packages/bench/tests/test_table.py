@@ -1,4 +1,4 @@
-from bench.table import Column, PaperTable, ResultTable, add_speedups
+from bench.table import Column, PaperTable, ResultTable, add_speedups, rollout_columns
 
 
 def test_mean_std_count_and_exports():
@@ -35,3 +35,13 @@ def test_paper_layout_has_methods_as_columns_and_published_rows():
     assert lines[0] == "| metric | DDPM | VDD-DDPM |"
     assert lines[2] == "| success | 0.50 | 0.50 ± 0.25 |"
     assert lines[3] == "| success (published) | 0.94 | - |"
+
+
+def test_rollout_columns_add_levels_and_the_mean_levels_reached():
+    labels = [c.label for c in rollout_columns(("stacking_1", "stacking_2"), mode_kl=True)]
+    assert labels[:4] == ["success", "entropy", "context entropy", "modes seen"]
+    assert labels[4:9] == ["stacking-1 success", "stacking-1 entropy", "stacking-2 success",
+                           "stacking-2 entropy", "levels reached (of 2)"]
+    assert labels[9] == "mode KL to demos"
+    one = [c.label for c in rollout_columns(("p1",))]
+    assert "p1 success" in one and not any(lab.startswith("levels reached") for lab in one)

@@ -179,17 +179,21 @@ class LevelledToyEnv(SeededToyEnv):
 
     def step(self, action):
         obs, reward, done, trunc, info = super().step(action)
-        info["levels"] = {"level_3": (self.t >= 3, self.mode if self.t >= 3 else -1)}
+        info["levels"] = {"level_3": (self.t >= 3, self.mode if self.t >= 3 else -1),
+                          "level_5": (self.t >= 5, self.mode if self.t >= 5 else -1)}
         return obs, reward, done, trunc, info
 
 
 def test_levels_and_mode_kl_are_scored_like_the_main_success():
     result = evaluate(LevelledToyEnv, lambda obs: np.zeros((len(obs), 1)), num_modes=4,
                       contexts=6, rollouts_per_context=5, seed=3, parallel=False,
-                      levels={"level_3": 4}, reference_modes=[0, 1, 2, 3])
+                      levels={"level_3": 4, "level_5": 4}, reference_modes=[0, 1, 2, 3])
     m, records = result.metrics, result.records
     reached = [r.length >= 3 for r in records]
     assert m["level_3/success_rate"] == pytest.approx(np.mean(reached))
+    # the mean number of levels reached per rollout (Kitchen: subtasks done)
+    counts = [(r.length >= 3) + (r.length >= 5) for r in records]
+    assert 0 < np.mean(counts) < 2 and m["levels_reached"] == pytest.approx(np.mean(counts))
     assert all(r.levels["level_3"] == (r.length >= 3, r.mode if r.length >= 3 else -1)
                for r in records)
     modes = [r.mode for r in records if r.success]

@@ -54,12 +54,16 @@ ROLLOUT_COLUMNS = (
 
 def rollout_columns(levels=(), mode_kl: bool = False) -> tuple[Column, ...]:
     """ROLLOUT_COLUMNS plus, after the entropies, each graded success level's success and
-    entropy (e.g. Stacking-1/-2) and the mode KL to the demonstrations where a task has them."""
+    entropy (e.g. Stacking-1/-2), the mean number of levels reached where there are several
+    (Stacking: blocks stacked; Kitchen: subtasks done) and the mode KL to the demonstrations
+    where a task has them."""
     extra = []
     for name in levels:
         label = name.replace("_", "-")
         extra += [Column(f"eval/{name}/success_rate", f"{label} success", ".2f"),
                   Column(f"eval/{name}/entropy", f"{label} entropy", ".2f")]
+    if len(levels) > 1:  # Kitchen's published metric: subtasks completed (of 4)
+        extra.append(Column("eval/levels_reached", f"levels reached (of {len(levels)})", ".2f"))
     if mode_kl:
         extra.append(Column("eval/mode_kl", "mode KL to demos", ".2f"))
     return ROLLOUT_COLUMNS[:4] + tuple(extra) + ROLLOUT_COLUMNS[4:]

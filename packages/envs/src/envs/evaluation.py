@@ -254,6 +254,10 @@ def evaluate(
         for key, value in rollout_metrics([r for r, _ in reached], [m for _, m in reached],
                                           context_ids, level_modes).items():
             metrics[f"{name}/{key}"] = value
+    if levels:  # E[levels reached] = sum_k P(level k): Kitchen's subtasks done, blocks stacked
+        metrics["levels_reached"] = float(np.mean(
+            [sum(rec.levels.get(name, (False, -1))[0] for name in levels)
+             for rec in done_records]))
     ok = [rec.mode for rec in done_records if rec.success]
     if reference_modes is not None and ok:  # undefined without a successful rollout
         metrics["mode_kl"] = mode_kl(ok, list(np.asarray(reference_modes)), num_modes)
