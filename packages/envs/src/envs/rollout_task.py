@@ -34,6 +34,9 @@ class RolloutTask:
     eval_rollouts: int = 0  #    pushing 30 x 16)
     num_envs: int = 0  # envs per evaluation wave (subprocesses); 0: one per core
     workers: int = 0  # data-generation workers; 0: one per core
+    # train on recorded data instead of the demonstrator's: a D4RL-layout HDF5 file (.hdf5,
+    # .h5) or a Minari dataset folder (e.g. kitchen-mixed); "" generates and caches as usual
+    dataset_path: str = ""
 
     def __post_init__(self) -> None:
         if self.name not in ROD_TASKS:
@@ -45,6 +48,9 @@ class RolloutTask:
                                  f"got {value!r}")
         if self.window < 1:
             raise ValueError(f"RolloutTask.window must be >= 1, got {self.window!r}")
+        if self.dataset_path and not Path(self.dataset_path).exists():
+            raise ValueError(f"RolloutTask.dataset_path {self.dataset_path!r} does not exist; "
+                             "give a D4RL-layout .hdf5 file or a Minari dataset folder")
 
     # ------------------------------------------------------------------ description
     @property
@@ -102,7 +108,13 @@ class RolloutTask:
 
     def data_settings(self) -> dict:
         """What determines the training data (keys teacher caches; not eval or worker counts)."""
-        return {"name": self.name, "num_demos": self.demos, "window": self.window}
+        settings = {"name": self.name, "num_demos": self.demos, "window": self.window}
+        if self.dataset_path:  # recorded data: named by its path and size
+            path = Path(self.dataset_path).absolute()
+            size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) \
+                if path.is_dir() else path.stat().st_size
+            settings.update(dataset_path=str(path), dataset_bytes=size)
+        return settings
 
     # ------------------------------------------------------------------ data
     def env_factory(self):
@@ -116,8 +128,29 @@ class RolloutTask:
         """The demonstrations (cached on disk under `cache_dir`), as `CachedDataset`."""
         from envs.datasets import load_or_generate
 
+        if self.dataset_path:
+            return self._read_recorded()
         return load_or_generate(self.name, self.demos, seed, cache_dir=cache_dir,
                                 workers=self.workers or None, progress=progress)
+
+    def _read_recorded(self):
+        """The episodes of `dataset_path`, checked against the task's sizes (`num_demos`, if
+        set, keeps the first that many)."""
+        from envs.datasets import CachedDataset
+        from envs.recorded import read_d4rl_hdf5, read_minari
+
+        path = Path(self.dataset_path)
+        episodes = read_minari(path) if path.is_dir() else read_d4rl_hdf5(path)
+        if not episodes:
+            raise ValueError(f"{path} holds no episodes of at least 2 steps")
+        obs_dim, act_dim = episodes[0].observations.shape[1], episodes[0].actions.shape[1]
+        if (obs_dim, act_dim) != (self.obs_dim, self.action_dim):
+            raise ValueError(f"{path} has observations of {obs_dim} and actions of {act_dim} "
+                             f"values, task {self.name!r} expects {self.obs_dim} and "
+                             f"{self.action_dim}; give data recorded on this task")
+        if self.num_demos:
+            episodes = episodes[: self.num_demos]
+        return CachedDataset(episodes, path, "recorded", True)
 
     def make_dataset(self, seed: int, *, cache_dir: str | Path = "outputs/cache",
                      progress: bool = True) -> dict[str, np.ndarray]:
