@@ -65,3 +65,31 @@ def test_avoiding_end_to_end_and_reproducible(mlflow_uri, tmp_path, capsys):
     vdd_run = next(r for r in runs if r.data.tags.get("method") == "vdd_ddpm")
     videos = [a.path for a in client.list_artifacts(vdd_run.info.run_id, "videos")]
     assert len(videos) == 1 and videos[0].endswith(".gif")
+
+
+def test_kitchen_through_the_entry_point(mlflow_uri, tmp_path, capsys):
+    """Relay Kitchen: planner data, a teacher and its VDD student, rollouts scored by the
+    subtasks done (levels subtasks_1..4 and their mean) beside the published numbers."""
+    tiny = [b for name in ("BESOConfig", "student/MoEConfig") for b in
+            ("-b", f"{name}.n_layer = 1", "-b", f"{name}.n_head = 1", "-b", f"{name}.n_embd = 16")]
+    args = ["--gin", "gin/cpu/kitchen.gin", "--output-dir", str(tmp_path / "out"),
+            "-b", "Benchmark.methods = ['beso', 'vdd_beso']", "-b", "Benchmark.teachers = ['beso']",
+            "-b", f"Benchmark.cache_dir = '{tmp_path / 'cache'}'",
+            "-b", "RolloutTask.num_demos = 2", "-b", "RolloutTask.eval_contexts = 1",
+            "-b", "RolloutTask.num_envs = 1", "-b", "Benchmark.videos = 0",
+            "-b", "TeacherTrainingConfig.iterations = 10", "-b", "VDDConfig.iterations = 2",
+            "-b", "VDDConfig.batch_size = 8", "-b", "Benchmark.timing_repeats = 1", *tiny]
+    assert main(args) == 0
+    gin.clear_config()
+    out = capsys.readouterr().out
+    assert "levels reached (of 4) (published)" in out
+    client = MlflowClient(mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("kitchen").experiment_id])
+    methods = {r.data.tags["method"]: r.data.metrics for r in runs
+               if r.data.tags.get("method") in ("beso", "vdd_beso")}
+    assert set(methods) == {"beso", "vdd_beso"}
+    for m in methods.values():
+        assert 0.0 <= m["eval/levels_reached"] <= 4.0
+        assert m["eval/levels_reached"] == sum(m[f"eval/subtasks_{k}/success_rate"]
+                                               for k in range(1, 5))
+        assert m["eval/num_modes"] == 840 and m["eval/mean_length"] <= 280

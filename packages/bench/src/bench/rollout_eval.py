@@ -51,7 +51,7 @@ def evaluate_rollouts(policy, task, *, seed: int, act_kwargs: dict | None = None
     m = result.metrics
     metrics = {f"eval/{k}": float(m[k]) for k in (
         "success_rate", "entropy", "context_entropy", "modes_seen", "rollouts", "contexts",
-        "mean_length", "mode_kl") if k in m}
+        "mean_length", "mode_kl", "levels_reached") if k in m}
     metrics.update({f"eval/{k}": float(v) for k, v in m.items() if "/" in k})
     metrics["eval/num_modes"] = float(task.num_modes)
     metrics["timing/eval_steps_per_s"] = float(m.get("steps_per_second", 0.0))

@@ -62,6 +62,10 @@ ROD_TASKS: dict[str, RodTaskSpec] = {
     # into two targets, 4 modes (first block x its target); 10 Hz; p1 reported as a level.
     "block_push": RodTaskSpec("envs/BlockPush-v0", "envs.d3il.block_push:BlockPushEnv",
                               "envs.d3il.block_push_demo:BlockPushDemonstrator", 4, 1000, 100, 1),
+    # Relay Kitchen (FrankaKitchen-v1, not a D3IL task): 4 of 7 subtasks; mode = their order
+    # (840 ordered 4-permutations); levels subtasks_1..4; no randomisation (like Avoiding).
+    "kitchen": RodTaskSpec("envs/RelayKitchen-v0", "envs.kitchen.env:RelayKitchenEnv",
+                           "envs.kitchen.planner:KitchenPlanner", 840, 566, 100, 1),
     "sorting_image": RodTaskSpec("envs/SortingImage-v0", "envs.d3il.sorting:SortingEnv",
                                  "envs.d3il.sorting_demo:SortingDemonstrator", 6, 1000, 60, 18,
                                  observation="image"),
