@@ -32,12 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.kitchen.control import FINGER_OPEN, HOME, POSTURE, CartesianController
-from envs.kitchen.env import NUM_DONE, NUM_MODES, SUBTASK_QPOS, order_mode, subtasks_done
+from envs.kitchen.env import (NUM_DONE, NUM_MODES, SUBTASK_QPOS, RelayKitchenEnv, order_mode,
+                              subtasks_done)
 
 __all__ = ["KitchenPlanner", "PLANNED"]
 
 CLOSED = 0.0
-OBS_DIM = 59
 READY = np.clip(HOME, -1.73, None)  # the start posture (joint 2 inside its range)
 # the subtasks drawn by default (every subtask of the env has a skill: `SKILLS`)
 PLANNED: tuple[str, ...] = ("microwave", "kettle", "bottom burner", "top burner",
@@ -61,6 +61,12 @@ KNOB = rot_x(-np.radians(8.0)) @ FRONT
 # x): the wrist stays low and back, clear of the burner knobs above the top burners
 _S = np.sqrt(0.5)
 KETTLE_GRASP = np.array([[-1.0, 0.0, 0.0], [0.0, _S, _S], [0.0, _S, -_S]])
+
+
+def _check(obs: np.ndarray) -> None:
+    if np.shape(obs) != (RelayKitchenEnv.obs_dim,):
+        raise ValueError(f"KitchenPlanner acts on the {RelayKitchenEnv.obs_dim}-D kitchen "
+                         f"observation, got shape {np.shape(obs)}")
 
 
 @dataclass(frozen=True)
@@ -108,9 +114,7 @@ class KitchenPlanner:
               order: list[str] | None = None) -> None:
         """Draw the subtask order (or take `order`) and the style of this episode."""
         self.rng = rng
-        if np.shape(obs) != (OBS_DIM,):
-            raise ValueError(f"KitchenPlanner acts on the {OBS_DIM}-D kitchen observation, got "
-                             f"shape {np.shape(obs)}")
+        _check(obs)
         self.ctl.set_state(obs)
         self.ctl.reset_integral()
         self.ctl.posture = POSTURE.copy()
@@ -127,9 +131,7 @@ class KitchenPlanner:
         self.plan = self._episode()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        if np.shape(obs) != (OBS_DIM,):
-            raise ValueError(f"KitchenPlanner acts on the {OBS_DIM}-D kitchen observation, got "
-                             f"shape {np.shape(obs)}")
+        _check(obs)
         self.ctl.set_state(obs)
         self.completed.update(subtasks_done(self.ctl.data.qpos))
         goal = next(self.plan, None)
