@@ -4,11 +4,12 @@ FrankaKitchen-v1 turns an action a (9, in [-1, 1]) into position-servo targets
 ctrl = q_observed + 2 a dt (dt = 0.08 s). Each arm joint is a servo with gain kp and joint
 damping d, so it moves at about q' = (kp (ctrl - q) - g(q)) / d: a target offset of
 (d q'_wanted + g(q)) / kp gives the wanted joint velocity and holds the arm against gravity
-(g, the bias force, from the model). Beyond an offset of 0.1 rad the servos' force limits bind (joints 1-4 then move at ~0.8 rad/s
-at most, the action's bound). `CartesianController` maps an end-effector goal
-(position, orientation, finger opening) to that action: a speed-limited Cartesian velocity,
-damped least-squares inverse kinematics on the end-effector site's Jacobian, a null-space pull
-toward the start posture and a small integral term against contact forces.
+(g, the bias force, from the model). Beyond an offset of 0.1 rad the servos' force limits bind
+(joints 1-4 then move at ~0.8 rad/s at most, the action's bound). `CartesianController` maps an
+end-effector goal (position, orientation, finger opening) to that action: a speed-limited
+Cartesian velocity, damped least-squares inverse kinematics on the end-effector site's
+Jacobian, a null-space pull toward a posture and a small integral term against contact forces;
+or moves the arm straight in joint space to a posture found by `solve`.
 
 It keeps its own copy of the kitchen model and sets it from the observation only (robot qpos
 0:9, object qpos 18:39), like a policy would.
@@ -59,6 +60,9 @@ class CartesianController:
         self.ee = self.model.site("end_effector").id
         self.damping, self.max_speed, self.max_turn, self.gain = damping, max_speed, max_turn, gain
         self.kp = self.model.actuator_gainprm[:9, 0]
+        margin = 0.03  # keep joints this far inside their ranges
+        self.lo = self.model.jnt_range[:7, 0] + margin
+        self.hi = self.model.jnt_range[:7, 1] - margin
         self.integral = np.zeros(3)
         self.posture = POSTURE.copy()  # the null-space pull's target
         self._jp = np.zeros((3, self.model.nv))
@@ -99,8 +103,7 @@ class CartesianController:
         out and the rest solved again."""
         mujoco.mj_jacSite(self.model, self.data, self._jp, self._jr, self.ee)
         jac = np.vstack([self._jp, self._jr])[:, :7]
-        q = self.data.qpos[:7]
-        lo, hi = self.model.jnt_range[:7, 0] + 0.03, self.model.jnt_range[:7, 1] - 0.03
+        q, lo, hi = self.data.qpos[:7], self.lo, self.hi
         free = np.ones(7, dtype=bool)
         for _ in range(4):
             j = jac[:, free]
@@ -123,7 +126,6 @@ class CartesianController:
         m, d = self.model, self.scratch
         d.qpos[:] = self.data.qpos
         d.qpos[:7] = start
-        lo, hi = m.jnt_range[:7, 0] + 0.03, m.jnt_range[:7, 1] - 0.03
         jp, jr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
         err = np.inf
         for i in range(iters):
@@ -140,7 +142,7 @@ class CartesianController:
             dq = inv @ e
             if i < iters // 2:
                 dq += (np.eye(7) - inv @ jac) @ (0.3 * (start - d.qpos[:7]))
-            d.qpos[:7] = np.clip(d.qpos[:7] + 0.7 * dq, lo, hi)
+            d.qpos[:7] = np.clip(d.qpos[:7] + 0.7 * dq, self.lo, self.hi)
         return d.qpos[:7].copy(), err
 
     def joint_action(self, joints: np.ndarray, grip: float) -> np.ndarray:

@@ -42,6 +42,8 @@ READY = np.clip(HOME, -1.73, None)  # the start posture (joint 2 inside its rang
 # the subtasks drawn by default (every subtask of the env has a skill: `SKILLS`)
 PLANNED: tuple[str, ...] = ("microwave", "kettle", "bottom burner", "top burner",
                             "light switch", "slide cabinet")
+
+
 def rot_z(angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -187,9 +189,9 @@ class KitchenPlanner:
         best, cost = None, np.inf
         for start in (here, READY):
             joints, err = self.ctl.solve(lead, rot, start, iters=150)
-            travel = np.max(np.abs(joints - here))
-            if err < 0.01 and travel < cost:
-                best, cost = joints, travel
+            span = np.max(np.abs(joints - here))
+            if err < 0.01 and span < cost:
+                best, cost = joints, span
         if best is not None:
             self.ctl.posture = best
             for _ in range(40):
