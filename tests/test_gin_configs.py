@@ -50,3 +50,28 @@ def test_shared_includes_parse_on_their_own():
         gin.clear_config()
         parse_gin([inc])
     gin.clear_config()
+
+
+SMOKE_CONFIGS = sorted((REPO / "gin" / "smoke").glob("*.gin"))
+
+
+def test_every_rod_task_has_a_smoke_config():
+    assert [p.stem for p in SMOKE_CONFIGS] == ["aligning", "avoiding", "pushing"]
+
+
+@pytest.mark.parametrize("path", SMOKE_CONFIGS, ids=lambda p: p.name)
+def test_smoke_configs_are_the_quickest_budget(path):
+    """gin/smoke/<task>.gin builds the task of gin/cpu/<task>.gin with at most its budget."""
+    budgets = {}
+    for kind, config in (("cpu", REPO / "gin" / "cpu" / path.name), ("smoke", path)):
+        gin.clear_config()
+        parse_gin([config])
+        bench = Benchmark()
+        budgets[kind] = (bench.task.name, gin.query_parameter("TeacherTrainingConfig.iterations"),
+                         bench.task.demos, bench.task.contexts * bench.task.rollouts,
+                         len(bench.seeds))
+    gin.clear_config()
+    cpu, smoke = budgets["cpu"], budgets["smoke"]
+    assert smoke[0] == cpu[0] == path.stem
+    assert all(s <= c for s, c in zip(smoke[1:], cpu[1:]))
+    assert smoke[1:] != cpu[1:]

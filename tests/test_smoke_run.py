@@ -76,8 +76,9 @@ def test_teachers_train_once_then_come_from_the_cache(mlflow_uri, tmp_path, caps
     by_name: dict[str, list] = {}
     for r in runs:
         by_name.setdefault(r.info.run_name, []).append(r)
-    assert len(by_name["teacher-beso"]) == 2
-    assert {r.data.params["teacher.cached"] for r in by_name["teacher-beso"]} == {"True", "False"}
+    assert len(by_name["teacher-beso-seed0"]) == 2
+    assert {r.data.params["teacher.cached"] for r in by_name["teacher-beso-seed0"]} == {"True",
+                                                                                       "False"}
     for name in ("beso-seed0", "beso_1-seed0", "ddpm_1-seed0", "cd-seed0", "ctm-seed0",
                  "em_gpt-seed0", "imc_gpt-seed0", "vdd_beso-seed0"):  # same seed, same numbers
         first, second = by_name[name]

@@ -28,6 +28,8 @@ GOOD = "gin/toy2d.gin"
          "Benchmark.teachers must list kinds of ['beso', 'ddpm'], got ['flow']"),
         (["--gin", GOOD, "-b", "cd/CDConfig.num_levels = 1"], "num_levels must be an int >= 2"),
         (["--gin", GOOD, "--seeds", "-1"], "seeds must be non-negative"),
+        (["--gin", GOOD, "-b", "Benchmark.teacher_per_seed = 'yes'"],
+         "Benchmark.teacher_per_seed must be True or False, got 'yes'"),
     ],
 )
 def test_bad_config_exits_2_with_one_line(args, message, capsys, repo_root, monkeypatch, tmp_path):

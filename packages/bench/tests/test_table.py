@@ -1,4 +1,8 @@
-from bench.table import Column, PaperTable, ResultTable, add_speedups, rollout_columns
+import numpy as np
+
+from bench.table import (
+    TOY_COLUMNS, Column, PaperTable, ResultTable, add_speedups, mean_interval, rollout_columns,
+)
 
 
 def test_mean_std_count_and_exports():
@@ -25,16 +29,39 @@ def test_speedups_are_taken_against_the_same_seeds_reference():
     assert got == [1.0, 1.0, 8.0, 5.0, 2.0, None]  # cd: its teacher (beso) did not run
 
 
-def test_paper_layout_has_methods_as_columns_and_published_rows():
+def test_paper_layout_has_methods_as_columns_seeds_intervals_published_rows_and_protocol():
     rows = [{"method": "ddpm", "seed": 0, "s": 0.5}, {"method": "vdd_ddpm", "seed": 0, "s": 0.25},
             {"method": "vdd_ddpm", "seed": 1, "s": 0.75}]
-    table = ResultTable(rows, [Column("s", "success", ".2f")])
+    table = ResultTable(rows, [Column("s", "success", ".2f", interval=True)])
     paper = PaperTable(table, metrics=table.columns, labels={"ddpm": "DDPM", "vdd_ddpm": "VDD-DDPM"},
-                       published={"success": {"ddpm": 0.94}})
+                       published={"success": {"ddpm": 0.94}}, protocol="teachers: one per seed")
     lines = paper.markdown().splitlines()
     assert lines[0] == "| metric | DDPM | VDD-DDPM |"
-    assert lines[2] == "| success | 0.50 | 0.50 ± 0.25 |"
-    assert lines[3] == "| success (published) | 0.94 | - |"
+    assert lines[2] == "| seeds | 1 | 2 |"
+    assert lines[3] == "| success | 0.50 | 0.50 ± 0.25 |"
+    # two seeds 0.25, 0.75: sample std 0.354, t(0.975, 1) = 12.706 -> half-width 3.18
+    assert lines[4] == "| success 95% CI | - | [-2.68, 3.68] |"
+    assert lines[5] == "| success (published) | 0.94 | - |"
+    assert lines[-1].startswith("teachers: one per seed; mean ± std over the seeds")
+    assert paper.text().splitlines()[-1] == lines[-1]
+
+
+def test_interval_is_the_student_t_interval_of_the_mean_from_two_seeds():
+    assert mean_interval([0.4]) is None
+    lo, hi = mean_interval([0.4, 0.5, 0.6])  # mean 0.5, s 0.1, t(0.975, 2) = 4.303
+    assert abs(lo - (0.5 - 4.303 * 0.1 / 3 ** 0.5)) < 1e-3 and abs(hi + lo - 1.0) < 1e-12
+    many = mean_interval(list(np.random.default_rng(0).normal(2.0, 1.0, size=400)))
+    assert many[0] < 2.0 < many[1] and many[1] - many[0] < 0.25  # ~2 * 1.97 / 20
+    rows = [{"method": "a", "seed": s, "x": v} for s, v in enumerate((0.4, 0.5, 0.6))]
+    rows.append({"method": "b", "seed": 0, "x": 0.9})
+    t = ResultTable(rows, [Column("x", "success", ".2f", interval=True)])
+    assert t.header() == ["method", "seeds", "success", "success 95% CI"]
+    assert t.body() == [["a", "3", "0.50 ± 0.08", "[0.25, 0.75]"], ["b", "1", "0.90", "-"]]
+
+
+def test_headline_metrics_carry_intervals():
+    flagged = {c.key for c in (*TOY_COLUMNS, *rollout_columns(("a", "b"))) if c.interval}
+    assert flagged == {"eval/energy_distance", "eval/success_rate", "eval/levels_reached"}
 
 
 def test_rollout_columns_add_levels_and_the_mean_levels_reached():

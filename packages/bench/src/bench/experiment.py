@@ -7,13 +7,17 @@ parallel rollouts with success rate and mode entropy; a few rollout videos are l
 
 `Benchmark` is what a .gin file configures; constructing it validates every setting (task,
 method names, student, algorithm and teacher configs), so a bad config fails before training.
-The dataset is generated once from `data_seed`; seeds vary training and sampling; each
-teacher is trained once (on `data_seed`) and shared by all seeds and methods that use it.
+The dataset is generated once from `data_seed`; seeds vary training and sampling. With
+`teacher_per_seed` (the default) a seed is a whole pipeline: seed s trains its own teacher of
+each kind (cached per seed), its teacher rows evaluate that teacher and its students distil
+from it, so the spread over seeds includes the teacher's. Without it each teacher is trained
+once (seeded by `data_seed`) and shared by every seed: cheaper, for comparing students alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +60,7 @@ class Benchmark:
     teachers: Sequence[str] = ("beso", "ddpm")  # trained teacher kinds this config provides
     seeds: Sequence[int] = (0,)
     data_seed: int = 0
+    teacher_per_seed: bool = True  # seed s trains its own teachers (False: one shared teacher)
     output_dir: str = "outputs"
     cache_dir: str = "outputs/cache"
     eval_samples: int = 10_000
@@ -63,6 +68,12 @@ class Benchmark:
     timing_repeats: int = 50
     videos: int = 2  # rod tasks: rollout videos (GIF) logged per method for the first seed
     parallel_eval: bool = True  # rod tasks: subprocess vector envs (False: in-process)
+    # torch threads of this process; 0: one for state tasks (small GPTs: measured fastest on a
+    # small CPU, and robust beside a busy neighbour), all cores for image tasks (CNNs scale)
+    threads: int = 0
+    # processes training uncached teachers side by side (one thread each); 0: one per core
+    # for state tasks when two or more teachers need training, else in this process
+    teacher_workers: int = 0
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
@@ -70,6 +81,14 @@ class Benchmark:
             raise ConfigError("Benchmark.task and Benchmark.methods must be set in the gin file")
         if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ConfigError(f"Benchmark.seeds must be non-negative ints, got {self.seeds!r}")
+        if not isinstance(self.teacher_per_seed, bool):
+            raise ConfigError(f"Benchmark.teacher_per_seed must be True or False, got "
+                              f"{self.teacher_per_seed!r}")
+        for name in ("threads", "teacher_workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"Benchmark.{name} must be an int >= 0 (0: automatic), got "
+                                  f"{value!r}")
         if not isinstance(self.videos, int) or self.videos < 0:
             raise ConfigError(f"Benchmark.videos must be an int >= 0, got {self.videos!r}")
         if self.eval_samples < 1 or self.timing_repeats < 1:
@@ -97,6 +116,45 @@ class Benchmark:
         except (ValueError, TypeError) as e:
             raise ConfigError(" ".join(str(e).split())) from e
 
+    def teacher_seed(self, seed: int) -> int:
+        """The training seed of the teachers that seed `seed` evaluates and distils from."""
+        return seed if self.teacher_per_seed else self.data_seed
+
+    @property
+    def protocol(self) -> str:
+        """Which teachers the seeds use, as the tables state it."""
+        return ("teachers: one per seed" if self.teacher_per_seed
+                else f"teachers: one shared (data seed {self.data_seed})")
+
+    @property
+    def _is_image(self) -> bool:
+        return bool(getattr(self.task, "is_image", False))
+
+    def torch_threads(self) -> int:
+        """The torch threads this invocation uses (see `threads`)."""
+        if self.threads:
+            return self.threads
+        return (os.cpu_count() or 1) if self._is_image else 1
+
+    def _pretrain_teachers(self, jobs: list[tuple[str, int]], dataset) -> dict:
+        """Train the uncached teachers of `jobs` side by side (see `teacher_workers`);
+        returns {(kind, seed): JobResult} for those trained here."""
+        from bench.teacher_jobs import TeacherJob, train_side_by_side
+        from bench.teacher_store import teacher_path
+
+        todo = [TeacherJob(kind, seed) for kind, seed in jobs
+                if not (teacher_path(kind, self.task, self.data_seed, cache_dir=self.cache_dir,
+                                     train_seed=seed) / "config.json").is_file()]
+        workers = self.teacher_workers or (1 if self._is_image else (os.cpu_count() or 1))
+        if workers < 2 or len(todo) < 2:
+            return {}
+        print(f"[bench] training {len(todo)} teachers side by side on {min(workers, len(todo))}"
+              " processes (one torch thread each)", flush=True)
+        done = train_side_by_side(todo, self.task, dataset, data_seed=self.data_seed,
+                                  cache_dir=self.cache_dir, trainer_config=self.trainer,
+                                  config_text=gin.config_str(), workers=workers)
+        return {(job.kind, job.seed): result for job, result in done.items()}
+
     @property
     def is_rollout(self) -> bool:
         """Whether the task is scored by rollouts (rod tasks) rather than against a target."""
@@ -120,30 +178,38 @@ class Benchmark:
         from bench.tracking import Tracker  # mlflow import is slow: only when running
 
         task = self.task
+        torch.set_num_threads(self.torch_threads())
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path(self.output_dir) / task.name / stamp
         out.mkdir(parents=True, exist_ok=True)
         tracker = Tracker(experiment=task.name, run_name=f"{task.name}-{stamp}",
                           tags={"task": task.name, "invocation": invocation,
-                                "methods": ",".join(self.methods)})
+                                "methods": ",".join(self.methods),
+                                "teachers": "per_seed" if self.teacher_per_seed else "shared"})
         parent = tracker.parent
         print(f"[bench] task {task.name}: methods {list(self.methods)} x seeds "
-              f"{list(self.seeds)}; MLflow experiment '{task.name}' at {tracker.tracking_uri}, "
-              f"outputs in {out}", flush=True)
+              f"{list(self.seeds)} ({self.protocol}; torch threads {torch.get_num_threads()});"
+              f" MLflow experiment '{task.name}' at "
+              f"{tracker.tracking_uri}, outputs in {out}", flush=True)
         if config_text:
             (out / "config.gin").write_text(config_text)
             parent.log_text(config_text, "config.gin")
         rows, run_ids, figure_runs, samples = [], [], {}, {}
-        self._teacher_samples: dict[str, np.ndarray] = {}
+        self._teacher_samples: dict[tuple[str, int], np.ndarray] = {}
         status = "FAILED"
         try:
             dataset = self._dataset()
             self._window = self._timing_window(dataset)
             self._reference_modes = dataset.get("modes")
-            teachers = {kind: self._teacher(kind, dataset, tracker) for kind in self.teacher_kinds}
+            jobs = [(kind, s) for s in dict.fromkeys(map(self.teacher_seed, self.seeds))
+                    for kind in self.teacher_kinds]
+            trained = self._pretrain_teachers(jobs, dataset)
+            teachers = {(kind, s): self._teacher(kind, s, dataset, tracker,
+                                                 trained.get((kind, s)))
+                        for kind, s in jobs}
             for method in self.method_specs:
                 for seed in self.seeds:
-                    teacher = teachers.get(method.teacher)
+                    teacher = teachers.get((method.teacher, self.teacher_seed(seed)))
                     if method.role == "student":
                         row, snaps, draws, run_id = self._run_student(
                             method, seed, dataset, teacher, tracker, out, config_text)
@@ -183,7 +249,8 @@ class Benchmark:
             operative = gin.operative_config_str()
             (out / "operative_config.gin").write_text(operative)
             parent.log_text(operative, "operative_config.gin")
-            print(f"\n[bench] {task.name} results (mean ± std over seeds {list(self.seeds)}):\n")
+            print(f"\n[bench] {task.name} results (mean ± std over seeds {list(self.seeds)}; "
+                  f"{self.protocol}):\n")
             print(table.text(), flush=True)
             print(f"[bench] {task.name} in the paper's layout (speed-up: ms/action at batch 1 of "
                   "the method's N-step teacher over its own; methods without a teacher against "
@@ -196,28 +263,33 @@ class Benchmark:
             parent.finish(status)
         return BenchmarkResult(rows, table, out, parent.run_id)
 
-    def _teacher(self, kind: str, dataset, tracker) -> TrainedTeacher:
-        """Load or train the teacher; a fresh training is logged as its own child run."""
+    def _teacher(self, kind: str, seed: int, dataset, tracker, trained=None) -> TrainedTeacher:
+        """Load or train the teacher of training seed `seed`, logged as its own child run
+        (`trained`: the JobResult of a side-by-side training of it, whose curve is logged)."""
         tags = {"task": self.task.name, "method": f"{kind}_training", "teacher": kind,
-                "seed": str(self.data_seed)}
-        with tracker.child_run(run_name=f"teacher-{kind}", tags=tags) as run:
+                "seed": str(seed)}
+        with tracker.child_run(run_name=f"teacher-{kind}-seed{seed}", tags=tags) as run:
             arch, train = teacher_configs(kind, self.task)
             run.log_params({**{f"teacher.{k}": v for k, v in arch.to_dict().items()},
                             **{f"training.{k}": v for k, v in train.to_dict().items()}})
             teacher = load_or_train_teacher(
                 kind, self.task, dataset, self.data_seed, cache_dir=self.cache_dir,
-                trainer_config=self.trainer,
+                trainer_config=self.trainer, train_seed=seed,
                 on_log=lambda it, s: run.log_metrics({f"train/{k}": v for k, v in s.items()},
                                                      it))
+            if trained is not None:  # trained side by side just now: its curve and wall time
+                for it, stats in trained.history:
+                    run.log_metrics({f"train/{k}": v for k, v in stats.items()}, it)
+                teacher.cached, teacher.train_wall_s = False, trained.wall_s
             run.log_params({"teacher.key": teacher.key, "teacher.cached": teacher.cached,
-                            "teacher.path": str(teacher.path)})
+                            "teacher.path": str(teacher.path), "teacher.seed": teacher.seed})
             if not teacher.cached:
                 run.log_metrics({"train/wall_s": teacher.train_wall_s})
         how = "from the cache" if teacher.cached else f"trained in {teacher.train_wall_s:.0f}s"
-        print(f"[bench] teacher {kind}: {how} ({teacher.path})", flush=True)
+        print(f"[bench] teacher {kind} (seed {seed}): {how} ({teacher.path})", flush=True)
         if not self.is_rollout:  # reference samples: how far each method lands from its teacher
-            gen = torch.Generator().manual_seed(self.data_seed)
-            self._teacher_samples[kind] = teacher.policy.sample_actions(
+            gen = torch.Generator().manual_seed(seed)
+            self._teacher_samples[(kind, seed)] = teacher.policy.sample_actions(
                 self.task.observation(ENERGY_SAMPLES), generator=gen).cpu().numpy()
         return teacher
 
@@ -243,10 +315,10 @@ class Benchmark:
         ordered = ResultTable(sorted(table.rows, key=lambda r: order[r["method"]]),
                               table.columns)
         return PaperTable(ordered, metrics=table.columns, labels=self._labels(),
-                          published=PUBLISHED.get(self.task.name))
+                          published=PUBLISHED.get(self.task.name), protocol=self.protocol)
 
-    def _distance_to_teacher(self, method, draws) -> dict[str, float]:
-        ref = self._teacher_samples.get(method.teacher)
+    def _distance_to_teacher(self, method, seed: int, draws) -> dict[str, float]:
+        ref = self._teacher_samples.get((method.teacher, self.teacher_seed(seed)))
         if ref is None or draws is None:
             return {}
         return {"eval/energy_distance_teacher": energy_distance(draws[:ENERGY_SAMPLES], ref)}
@@ -288,7 +360,7 @@ class Benchmark:
         with tracker.child_run(run_name=f"{method.name}-seed{seed}", tags=tags) as run:
             run.log_params({"method": method.name, "teacher": method.teacher, "seed": seed,
                             "num_steps": steps, "sampler": policy.config.sampler,
-                            "teacher.key": teacher.key})
+                            "teacher.key": teacher.key, "teacher.seed": teacher.seed})
             if self.is_rollout:
                 draws = None
                 metrics = self._evaluate_rollouts(policy, f"{method.name}-seed{seed}", seed, out,
@@ -298,7 +370,7 @@ class Benchmark:
                 draws = policy.sample_actions(task.observation(self.eval_samples),
                                               num_steps=steps, generator=gen).cpu().numpy()
                 metrics = {**sample_metrics(draws, task, seed=seed),
-                           **self._distance_to_teacher(method, draws)}
+                           **self._distance_to_teacher(method, seed, draws)}
             metrics.update(measure_inference(
                 lambda obs: policy.sample_actions(obs, num_steps=steps),
                 self._window, forward_passes=steps, repeats=self.timing_repeats))
@@ -316,6 +388,8 @@ class Benchmark:
                 "seed": str(seed)}
         with tracker.child_run(run_name=label, tags=tags) as run:
             run.log_params(built.params)
+            if teacher is not None:
+                run.log_params({"teacher.seed": teacher.seed})
             if config_text:
                 run.log_text(config_text, "config.gin")
             iters = built.algorithm.config.iterations
@@ -343,7 +417,7 @@ class Benchmark:
                 draws = built.policy.sample_actions(task.observation(self.eval_samples),
                                                     generator=gen).cpu().numpy()
                 metrics = sample_metrics(draws, task, seed=seed)
-            metrics.update(self._distance_to_teacher(method, draws))
+            metrics.update(self._distance_to_teacher(method, seed, draws))
             metrics.update(measure_inference(built.policy.sample_actions, self._window,
                                              forward_passes=built.forward_passes,
                                              repeats=self.timing_repeats))

@@ -216,6 +216,7 @@ def build_student(method: Method, task, dataset: dict[str, np.ndarray], seed: in
             policy.obs_normalizer.load_state_dict(teacher.policy.obs_normalizer.state_dict())
             policy.action_normalizer.load_state_dict(
                 teacher.policy.action_normalizer.state_dict())
+            policy.fit_motion(dataset["obs"])  # through the teacher's obs normaliser
             if student_cfg.cameras:
                 enc = StudentEncoder()
                 if enc.from_teacher:

@@ -1,4 +1,6 @@
-"""Result tables: mean +- std over seeds per method, as printed text, Markdown and CSV."""
+"""Result tables: per method the number of seeds n, mean +- std over them (numpy's std, ddof 0)
+and, for the headline metrics, a 95% interval of the mean (Student t, n >= 2), as printed text,
+Markdown and CSV."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Column", "TOY_COLUMNS", "ROLLOUT_COLUMNS", "rollout_columns", "ResultTable",
-           "PaperTable", "add_speedups"]
+           "PaperTable", "add_speedups", "mean_interval"]
+
+CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,11 @@ class Column:
     label: str
     fmt: str = ".3f"
     count: bool = False  # show "k/n": seeds where the (0/1) metric is 1
+    interval: bool = False  # also show the 95% interval of the mean over seeds
+
+    @property
+    def interval_label(self) -> str:
+        return f"{self.label} 95% CI"
 
 
 TOY_COLUMNS = (
@@ -27,7 +36,7 @@ TOY_COLUMNS = (
     Column("eval/modes_hit", "modes hit (samples)", ".1f"),
     Column("eval/sample_freq_error_max", "max freq error", ".3f"),
     Column("eval/weight_error_max", "max weight error", ".3f"),
-    Column("eval/energy_distance", "energy distance", ".3f"),
+    Column("eval/energy_distance", "energy distance", ".3f", interval=True),
     Column("eval/energy_distance_teacher", "distance to teacher", ".3f"),
     Column("eval/reverse_kl", "reverse KL (nats)", ".3f"),
     Column("eval/heldout_log_lik", "held-out log-lik", ".3f"),
@@ -40,7 +49,7 @@ TOY_COLUMNS = (
 
 # the rod tasks (D3IL metrics: success rate and mode entropy of the successful rollouts)
 ROLLOUT_COLUMNS = (
-    Column("eval/success_rate", "success", ".2f"),
+    Column("eval/success_rate", "success", ".2f", interval=True),
     Column("eval/entropy", "entropy", ".2f"),
     Column("eval/context_entropy", "context entropy", ".2f"),
     Column("eval/modes_seen", "modes seen", ".1f"),
@@ -63,10 +72,25 @@ def rollout_columns(levels=(), mode_kl: bool = False) -> tuple[Column, ...]:
         extra += [Column(f"eval/{name}/success_rate", f"{label} success", ".2f"),
                   Column(f"eval/{name}/entropy", f"{label} entropy", ".2f")]
     if len(levels) > 1:  # Kitchen's published metric: subtasks completed (of 4)
-        extra.append(Column("eval/levels_reached", f"levels reached (of {len(levels)})", ".2f"))
+        extra.append(Column("eval/levels_reached", f"levels reached (of {len(levels)})", ".2f",
+                            interval=True))
     if mode_kl:
         extra.append(Column("eval/mode_kl", "mode KL to demos", ".2f"))
     return ROLLOUT_COLUMNS[:4] + tuple(extra) + ROLLOUT_COLUMNS[4:]
+
+
+def mean_interval(values: Sequence[float], *, confidence: float = CONFIDENCE
+                  ) -> tuple[float, float] | None:
+    """Student-t interval of the mean of `values` (seeds as independent draws), or None for
+    fewer than two values: one seed says nothing about the spread."""
+    from scipy import stats  # slow to import: only when a table is drawn
+
+    vals = np.asarray(values, dtype=float)
+    if vals.size < 2:
+        return None
+    half = (stats.t.ppf(0.5 + confidence / 2, vals.size - 1) * vals.std(ddof=1)
+            / np.sqrt(vals.size))
+    return float(vals.mean() - half), float(vals.mean() + half)
 
 
 def _markdown(header: list[str], body: list[list[str]]) -> str:
@@ -87,9 +111,16 @@ class ResultTable:
         self.rows, self.columns = list(rows), list(columns)
         self.methods = list(dict.fromkeys(r["method"] for r in self.rows))
 
-    def cell(self, method: str, col: Column) -> str:
-        vals = np.array([r[col.key] for r in self.rows if r["method"] == method and col.key in r],
+    def values(self, method: str, col: Column) -> np.ndarray:
+        """The column's value of every seed of `method` that has it."""
+        return np.array([r[col.key] for r in self.rows if r["method"] == method and col.key in r],
                         dtype=float)
+
+    def seeds(self, method: str) -> int:
+        return sum(r["method"] == method for r in self.rows)
+
+    def cell(self, method: str, col: Column) -> str:
+        vals = self.values(method, col)
         if vals.size == 0:
             return "-"
         if col.count:
@@ -98,14 +129,24 @@ class ResultTable:
             return format(vals[0], col.fmt)
         return f"{format(vals.mean(), col.fmt)} ± {format(vals.std(), col.fmt)}"
 
+    def interval_cell(self, method: str, col: Column) -> str:
+        """The 95% interval of the mean over seeds as "[lo, hi]"; "-" below two seeds."""
+        bounds = mean_interval(self.values(method, col))
+        if bounds is None:
+            return "-"
+        return f"[{format(bounds[0], col.fmt)}, {format(bounds[1], col.fmt)}]"
+
     def header(self) -> list[str]:
-        return ["method", "seeds"] + [c.label for c in self.columns]
+        labels = [lab for c in self.columns
+                  for lab in ([c.label, c.interval_label] if c.interval else [c.label])]
+        return ["method", "seeds"] + labels
 
     def body(self) -> list[list[str]]:
         out = []
         for m in self.methods:
-            n = sum(r["method"] == m for r in self.rows)
-            out.append([m, str(n)] + [self.cell(m, c) for c in self.columns])
+            cells = [cell for c in self.columns for cell in (
+                [self.cell(m, c), self.interval_cell(m, c)] if c.interval else [self.cell(m, c)])]
+            out.append([m, str(self.seeds(m))] + cells)
         return out
 
     def markdown(self) -> str:
@@ -138,27 +179,40 @@ def add_speedups(rows: Sequence[dict], reference: dict[str, str]) -> None:
 
 
 class PaperTable:
-    """The published layout: methods as columns (paper order), metrics as rows, plus the
-    published numbers for the task where TASKS.md has them."""
+    """The published layout: methods as columns (paper order), metrics as rows (first the
+    number of seeds, each headline metric followed by its 95% interval), plus the published
+    numbers for the task where TASKS.md has them, and a caption with the `protocol` (which
+    teachers the seeds used) and what the spread means."""
 
     def __init__(self, result: ResultTable, *, metrics: Sequence[Column], labels: dict[str, str],
-                 published: dict[str, dict[str, float]] | None = None) -> None:
+                 published: dict[str, dict[str, float]] | None = None,
+                 protocol: str = "") -> None:
         self.result, self.metrics, self.labels = result, list(metrics), labels
-        self.published = published or {}
+        self.published, self.protocol = published or {}, protocol
 
     def header(self) -> list[str]:
         return ["metric"] + [self.labels.get(m, m) for m in self.result.methods]
 
     def body(self) -> list[list[str]]:
-        out = [[c.label] + [self.result.cell(m, c) for m in self.result.methods]
-               for c in self.metrics]
+        methods = self.result.methods
+        out = [["seeds"] + [str(self.result.seeds(m)) for m in methods]]
+        for c in self.metrics:
+            out.append([c.label] + [self.result.cell(m, c) for m in methods])
+            if c.interval:
+                out.append([c.interval_label] + [self.result.interval_cell(m, c)
+                                                 for m in methods])
         for metric, values in self.published.items():
             out.append([f"{metric} (published)"] + [
-                format(values[m], ".2f") if m in values else "-" for m in self.result.methods])
+                format(values[m], ".2f") if m in values else "-" for m in methods])
         return out
 
+    def caption(self) -> str:
+        stats = ("mean ± std over the seeds (one value: one seed); 95% CI: Student-t interval "
+                 "of the mean (needs two seeds or more)")
+        return f"{self.protocol}; {stats}" if self.protocol else stats
+
     def markdown(self) -> str:
-        return _markdown(self.header(), self.body())
+        return _markdown(self.header(), self.body()) + f"\n{self.caption()}\n"
 
     def text(self) -> str:
-        return _text(self.header(), self.body())
+        return _text(self.header(), self.body()) + f"{self.caption()}\n"

@@ -1,6 +1,12 @@
 """Trained diffusion teachers, cached on disk under a hash of everything that determines them
-(task settings, data seed, teacher architecture, training settings), so every distillation
-method of a benchmark, and later benchmarks, use the very same teacher.
+(task settings, data seed, training seed, teacher architecture, training settings), so every
+distillation method of a benchmark seed, and later benchmarks, use the very same teacher.
+
+The training seed (torch init and batch order) defaults to the data seed: that is the shared
+teacher of `Benchmark(teacher_per_seed=False)`, and its key leaves the training seed out, as
+keys did before there were per-seed teachers, so those cached teachers stay usable (and are
+the per-seed teacher of the seed equal to the data seed: the same training). Any other
+training seed is part of the key, so seed s never loads the teacher of another seed.
 
 gin configures each teacher kind under its own scope: `beso/BESOConfig.n_layer = 2`,
 `beso/TeacherTrainingConfig.iterations = 3000`, `beso/BESOScore.sigma_range = (0.05, 0.2)`.
@@ -24,7 +30,7 @@ from bench import configurables as cfgs
 from bench.trainer import Trainer, TrainerConfig
 from teachers import BESOPolicy, DDPMPolicy, DiffusionAlgorithm, DiffusionPolicy
 
-__all__ = ["TEACHER_KINDS", "teacher_configs", "teacher_key", "TrainedTeacher",
+__all__ = ["TEACHER_KINDS", "teacher_configs", "teacher_key", "teacher_path", "TrainedTeacher",
            "load_or_train_teacher", "score_adapter"]
 
 TEACHER_KINDS: dict[str, tuple[type[DiffusionPolicy], Callable]] = {
@@ -52,14 +58,21 @@ def teacher_configs(kind: str, task):
                 cfgs.TeacherTrainingConfig())
 
 
-def teacher_key(kind: str, task, data_seed: int, arch, train) -> str:
+def teacher_key(kind: str, task, data_seed: int, arch, train, *,
+                train_seed: int | None = None) -> str:
+    """The cache key; `train_seed` None or equal to `data_seed` gives the key of the shared
+    teacher (the format from before per-seed teachers), any other seed a key of its own."""
     teacher = asdict(arch)
     if not teacher.get("cameras"):  # state-only teachers keep the keys they had before images
         teacher = {k: v for k, v in teacher.items() if k not in IMAGE_FIELDS}
-    blob = json.dumps({"format": CACHE_FORMAT, "kind": kind, "task": task.name,
-                       "task_settings": task.data_settings(), "data_seed": data_seed,
-                       "teacher": teacher, "training": asdict(train)},
-                      sort_keys=True, default=str)
+    if not teacher.get("obs_motion"):  # and teachers without the motion embedding theirs
+        teacher.pop("obs_motion", None)
+    settings = {"format": CACHE_FORMAT, "kind": kind, "task": task.name,
+                "task_settings": task.data_settings(), "data_seed": data_seed,
+                "teacher": teacher, "training": asdict(train)}
+    if train_seed is not None and train_seed != data_seed:
+        settings["train_seed"] = train_seed
+    blob = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -71,33 +84,52 @@ class TrainedTeacher:
     path: Path
     cached: bool
     train_wall_s: float  # the teacher's training wall time (as recorded in a cached one)
+    seed: int  # its training seed (torch init and batch order)
+
+
+def teacher_path(kind: str, task, data_seed: int, *, cache_dir: str | Path,
+                 train_seed: int | None = None) -> Path:
+    """Where the teacher of these settings (gin scope `kind`) is cached; it is there when the
+    folder holds a config.json."""
+    arch, train = teacher_configs(kind, task)
+    key = teacher_key(kind, task, data_seed, arch, train,
+                      train_seed=data_seed if train_seed is None else train_seed)
+    return Path(cache_dir) / f"{task.name}-{kind}-{key}"
 
 
 def load_or_train_teacher(kind: str, task, dataset: dict[str, np.ndarray], data_seed: int, *,
                           cache_dir: str | Path, trainer_config: TrainerConfig,
+                          train_seed: int | None = None,
                           on_log: Callable[[int, dict], None] | None = None) -> TrainedTeacher:
-    """Load the cached teacher for these settings, or train it (seeded) and cache it."""
+    """Load the cached teacher for these settings, or train it (seeded by `train_seed`,
+    default `data_seed`) and cache it."""
     cls, _ = TEACHER_KINDS[kind]
+    seed = data_seed if train_seed is None else train_seed
     arch, train = teacher_configs(kind, task)
-    key = teacher_key(kind, task, data_seed, arch, train)
+    key = teacher_key(kind, task, data_seed, arch, train, train_seed=seed)
     path = Path(cache_dir) / f"{task.name}-{kind}-{key}"
     if (path / "config.json").is_file():
         extra = json.loads((path / "config.json").read_text()).get("extra", {})
+        stored = int(extra.get("train_seed", data_seed))  # older entries: the data seed
+        if stored != seed:
+            raise RuntimeError(f"cached teacher {path} was trained with seed {stored}, "
+                               f"expected {seed}: remove it to retrain")
         return TrainedTeacher(kind, cls.load(path, expect_config=arch), key, path, True,
-                              float(extra.get("train_wall_s", 0.0)))
-    torch.manual_seed(data_seed)
+                              float(extra.get("train_wall_s", 0.0)), seed)
+    torch.manual_seed(seed)
     policy = cls(arch)
     policy.fit_normalizers(dataset["obs"], dataset["actions"])
     algo = DiffusionAlgorithm(policy, train)
     work = path.with_name(path.name + ".training")
     start = time.perf_counter()
     Trainer(algo, dataset, iterations=train.iterations, batch_size=train.batch_size,
-            checkpoint_dir=work, seed=data_seed, config=trainer_config,
-            label=f"teacher {kind}").fit(on_log=on_log)
+            checkpoint_dir=work, seed=seed, config=trainer_config,
+            label=f"teacher {kind} seed {seed}").fit(on_log=on_log)
     wall = time.perf_counter() - start
-    policy.save(path, extra={"key": key, "iterations": train.iterations, "train_wall_s": wall})
+    policy.save(path, extra={"key": key, "iterations": train.iterations, "train_wall_s": wall,
+                             "data_seed": data_seed, "train_seed": seed})
     shutil.rmtree(work, ignore_errors=True)  # the finished teacher is the cached one
-    return TrainedTeacher(kind, policy.eval(), key, path, False, wall)
+    return TrainedTeacher(kind, policy.eval(), key, path, False, wall, seed)
 
 
 def score_adapter(teacher: TrainedTeacher):

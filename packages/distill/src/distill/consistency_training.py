@@ -134,6 +134,8 @@ class ConsistencyTraining:
         else:
             policy.obs_normalizer.load_state_dict(teacher.obs_normalizer.state_dict())
             policy.action_normalizer.load_state_dict(teacher.action_normalizer.state_dict())
+            if teacher.config.obs_motion:  # the motion scale belongs to the normalisation
+                policy.model.obs_embed.motion_scale.copy_(teacher.model.obs_embed.motion_scale)
         for p in teacher.parameters():
             p.requires_grad_(False)
         self.target = copy.deepcopy(policy).eval()

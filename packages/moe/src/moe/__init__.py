@@ -12,6 +12,7 @@ from moe.encoders import (
 )
 from moe.gpt import GPT, GPTConfig
 from moe.heads import ExpertHeads, GatingNet
+from moe.motion import MotionEmbedding, fit_motion, window_differences
 from moe.mixture import GaussianMixture, gaussian_entropy, gaussian_log_prob
 from moe.normalizer import Normalizer
 from moe.obs_window import ObservationWindow, check_obs_window
@@ -25,5 +26,6 @@ __all__ = [
     "GPT", "GPTConfig", "ExpertHeads", "GatingNet", "GaussianMixture", "gaussian_entropy",
     "gaussian_log_prob", "Normalizer", "MoEConfig", "MoEPolicy", "kmeans_pp", "__version__",
     "CameraEncoder", "ImageObsEmbedding", "SpatialSoftmax", "check_image_fields",
-    "make_obs_embedding", "pixel_dim",
+    "make_obs_embedding", "pixel_dim", "MotionEmbedding", "window_differences",
+    "fit_motion",
 ]

@@ -239,10 +239,18 @@ class ImageObsEmbedding(nn.Module):
 
 def make_obs_embedding(*, obs_dim: int, n_embd: int, cameras: int = 0, image_size: int = 96,
                        image_encoder: str = "resnet18", shared_encoder: bool = False,
-                       image_pool: str = "avg") -> nn.Module:
+                       image_pool: str = "avg", motion: bool = False) -> nn.Module:
     """The observation -> token layer: exactly `nn.Linear(obs_dim, n_embd)` without cameras
-    (state-dict keys `weight`/`bias`, as in checkpoints from before images), else an
-    ImageObsEmbedding of the packed observation."""
+    (state-dict keys `weight`/`bias`, as in checkpoints from before images), a
+    `moe.motion.MotionEmbedding` with `motion` (state observations that also show the window's
+    motion), else an ImageObsEmbedding of the packed observation."""
+    if motion and cameras:
+        raise ValueError("the motion embedding takes state observations; use cameras=0 or "
+                         "motion=False")
+    if motion:
+        from moe.motion import MotionEmbedding
+
+        return MotionEmbedding(obs_dim, n_embd)
     if cameras == 0:
         return nn.Linear(obs_dim, n_embd)
     return ImageObsEmbedding(obs_dim=obs_dim, n_embd=n_embd, cameras=cameras,

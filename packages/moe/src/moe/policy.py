@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from moe.checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
+from moe.motion import fit_motion
 from moe.encoders import ImageObsEmbedding, check_image_fields, make_obs_embedding, pixel_dim
 from moe.gpt import GPT, GPTConfig
 from moe.heads import ExpertHeads, GatingNet
@@ -58,8 +59,13 @@ class MoEConfig:
     image_encoder: str = "resnet18"  # a timm model name
     shared_encoder: bool = False  # one CNN for all cameras instead of one per camera
     image_pool: str = "avg"  # "avg" or "spatial_softmax"
+    # state observations: the tokens also see each step's motion (moe.motion.MotionEmbedding)
+    obs_motion: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.obs_motion, bool) or (self.obs_motion and self.cameras):
+            raise ValueError(f"MoEConfig.obs_motion must be a bool and needs cameras=0, got "
+                             f"obs_motion={self.obs_motion!r}, cameras={self.cameras!r}")
         for name in ("obs_dim", "action_dim", "window", "num_experts", "gating_hidden"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -120,7 +126,7 @@ class MoEPolicy(nn.Module):
         self.obs_normalizer = Normalizer(c.state_dim, passthrough=c.obs_dim - c.state_dim)
         self.action_normalizer = Normalizer(c.action_dim)
         self.obs_embed = make_obs_embedding(obs_dim=c.obs_dim, n_embd=c.n_embd,
-                                            **c.image_fields())
+                                            motion=c.obs_motion, **c.image_fields())
         self.backbone = GPT(c.gpt_config())
         self.experts = ExpertHeads(
             in_dim=c.n_embd, num_experts=c.num_experts, action_dim=c.action_dim,
@@ -233,9 +239,17 @@ class MoEPolicy(nn.Module):
 
     # ------------------------------------------------------------------ fitting helpers
     def fit_normalizers(self, obs: Any, actions: Any) -> None:
-        """Fit the observation and action normalisers on raw data (..., O) and (..., A)."""
+        """Fit the observation and action normalisers on raw data (..., O) and (..., A)
+        (and, with `obs_motion`, the motion scale on the windows (N, T, O))."""
         self.obs_normalizer.fit(obs)
         self.action_normalizer.fit(actions)
+        self.fit_motion(obs)
+
+    def fit_motion(self, obs_BTO: Any) -> None:
+        """With `obs_motion`: fit the embedding's motion scale on raw windows (N, T, O) through
+        the current observation normaliser (call again after replacing the normaliser)."""
+        if self.config.obs_motion:
+            fit_motion(self.obs_embed, self.obs_normalizer, obs_BTO)
 
     def normalize_batch(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw batch {"obs": (B, T, O), "actions": (B, T, A)} -> normalised (obs, actions)."""

@@ -20,7 +20,7 @@ from torch import nn
 
 from moe import (
     CheckpointError, Normalizer, ObservationWindow, check_obs_window, load_checkpoint,
-    load_state_strict, save_checkpoint,
+    fit_motion, load_state_strict, save_checkpoint,
 )
 
 from teachers.config import DiffusionConfig
@@ -104,9 +104,12 @@ class DiffusionPolicy(nn.Module):
         return self.obs_normalizer.normalize(obs), self.action_normalizer.normalize(actions)
 
     def fit_normalizers(self, obs: Any, actions: Any) -> None:
-        """Fit the observation and action normalisers on raw data (..., O) and (..., A)."""
+        """Fit the observation and action normalisers on raw data (..., O) and (..., A)
+        (and, with `obs_motion`, the motion scale on the windows (N, T, O))."""
         self.obs_normalizer.fit(obs)
         self.action_normalizer.fit(actions)
+        if self.config.obs_motion:
+            fit_motion(self.model.obs_embed, self.obs_normalizer, obs)
 
     # ------------------------------------------------------------------ sampling in raw units
     def _resolve(self, num_steps: int | None, sampler: str | None) -> tuple[int, str]:

@@ -46,11 +46,16 @@ class DiffusionConfig:
     image_encoder: str = "resnet18"  # a timm model name
     shared_encoder: bool = False  # one CNN for all cameras instead of one per camera
     image_pool: str = "avg"  # "avg" or "spatial_softmax"
+    # state observations: the tokens also see each step's motion (moe.motion.MotionEmbedding)
+    obs_motion: bool = False
 
     SAMPLERS = ("ddim",)  # overridden per kind (a class attribute, not a field)
 
     def __post_init__(self) -> None:
         name = type(self).__name__
+        if not isinstance(self.obs_motion, bool) or (self.obs_motion and self.cameras):
+            raise ValueError(f"{name}.obs_motion must be a bool and needs cameras=0, got "
+                             f"obs_motion={self.obs_motion!r}, cameras={self.cameras!r}")
         for field_name in ("obs_dim", "action_dim", "window", "num_steps", "noise_freqs"):
             _positive_int(name, field_name, getattr(self, field_name))
         if self.sampler not in self.SAMPLERS:

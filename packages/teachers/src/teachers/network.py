@@ -71,7 +71,7 @@ class DiffusionTransformer(nn.Module):
         c = config
         self.noise_embed = NoiseEmbedding(c.n_embd, c.noise_freqs)
         self.obs_embed = make_obs_embedding(obs_dim=c.obs_dim, n_embd=c.n_embd,
-                                            **c.image_fields())
+                                            motion=c.obs_motion, **c.image_fields())
         self.action_embed = nn.Linear(c.action_dim, c.n_embd)
         self.backbone = GPT(c.gpt_config())
         self.head = nn.Linear(c.n_embd, c.action_dim)

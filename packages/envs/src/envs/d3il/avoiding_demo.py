@@ -54,8 +54,9 @@ class AvoidingDemonstrator:
 
     num_modes = NUM_MODES
 
-    def __init__(self, *, pace: tuple[float, float] = (0.0045, 0.0075), noise: float = 0.0003):
-        self.pace_range, self.noise = pace, noise
+    def __init__(self, *, pace: tuple[float, float] = (0.0045, 0.0075), noise: float = 0.0003,
+                 sway: float = 0.35):
+        self.pace_range, self.noise, self.max_sway = pace, noise, sway
         self.intended_mode = -1
 
     def reset(self, obs: np.ndarray, rng: np.random.Generator) -> None:
@@ -69,7 +70,7 @@ class AvoidingDemonstrator:
             raise RuntimeError(f"no clear path found for mode {self.intended_mode}")
         self.path = path
         self.pace = rng.uniform(*self.pace_range)
-        self.sway = rng.uniform(0.0, 0.35)  # pace modulation amplitude
+        self.sway = rng.uniform(0.0, self.max_sway)  # pace modulation amplitude
         self.phase = rng.uniform(0, 2 * np.pi)
         self.s = 0.0
         self.cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
