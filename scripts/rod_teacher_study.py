@@ -60,6 +60,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--demo-noise", type=float, default=None)
     p.add_argument("--demo-sway", type=float, default=None)
     p.add_argument("--holdout", type=int, default=8, help="episodes held out for action error")
+    p.add_argument("--replay", type=int, default=0,
+                   help="only replay the first N demonstrations open loop and report")
     p.add_argument("--load", default="")
     p.add_argument("--sweep", action="store_true")
     p.add_argument("--out", default="outputs/study/run")
@@ -112,6 +114,25 @@ def action_error(policy, windows: dict, n: int = 4096, **kw) -> float:
     return float(np.mean(np.linalg.norm(a - windows["actions"][idx, -1], axis=-1)) * 1000)
 
 
+def replay(task, episodes) -> dict[str, float]:
+    """Recorded actions replayed open loop from each episode's own seed and context: the share
+    that succeeds, in the recorded mode, and the largest first-observation difference."""
+    env = task.make_env()
+    ok = same = 0
+    first = 0.0
+    for ep in episodes:
+        obs, _ = env.reset(seed=ep.seed, options={"context": ep.context})
+        first = max(first, float(np.abs(obs - ep.observations[0]).max()))
+        for a in ep.actions:
+            obs, _, term, trunc, info = env.step(a)
+            if term or trunc:
+                break
+        ok += bool(info["success"])
+        same += int(info["mode"]) == ep.mode
+    return {"replayed": len(episodes), "success": ok / len(episodes),
+            "same_mode": same / len(episodes), "max_first_obs_diff": first}
+
+
 def evaluate(policy, task, args, **kw) -> dict[str, float]:
     from bench.rollout_eval import ActPolicy
 
@@ -138,6 +159,9 @@ def main(argv=None) -> None:
     task = RolloutTask(name=args.task, num_demos=args.demos, window=args.window,
                        eval_rollouts=args.rollouts, eval_contexts=args.contexts, num_envs=8)
     episodes = episodes_for(args, task)
+    if args.replay:
+        print(json.dumps(replay(task, episodes[:args.replay])), flush=True)
+        return
     train_eps, held_eps = episodes[args.holdout:], episodes[:args.holdout]
     data = make_windows(train_eps, args.window)
     held = make_windows(held_eps, args.window) if held_eps else None
