@@ -106,21 +106,6 @@ def start_stats(policy, obs0: np.ndarray, n: int = 2000, **kw) -> dict[str, floa
             "start_small_dx_frac": float(np.mean(np.abs(a[:, 0]) < 0.0015))}
 
 
-def side_agreement(policy, episodes, steps=(1, 2, 3, 4), samples: int = 40, **kw) -> list:
-    """Avoiding: how often the lateral action at episode step k, fed the demonstration's own
-    window, has the demonstration's sign (the data: 1.0); one value per step."""
-    from envs.datasets import make_windows
-
-    out = []
-    for k in steps:
-        obs = np.stack([make_windows([ep], policy.config.window)["obs"][k] for ep in episodes])
-        side = np.sign([ep.actions[k, 0] for ep in episodes])
-        a = policy.sample_actions(torch.as_tensor(obs).repeat_interleave(samples, 0), **kw)
-        agree = np.sign(a.numpy()[:, 0]).reshape(len(episodes), samples) == side[:, None]
-        out.append(round(float(agree.mean()), 3))
-    return out
-
-
 def action_error(policy, windows: dict, n: int = 4096, **kw) -> float:
     """Mean |a - a_demo| (mm) of one sample per window, last timestep, on `n` windows."""
     idx = np.random.default_rng(0).choice(len(windows["obs"]), min(n, len(windows["obs"])),
@@ -212,7 +197,11 @@ def main(argv=None) -> None:
         if held is not None:
             row["heldout_err_mm"] = action_error(policy, held, **kw)
         if task.name == "avoiding":
-            row["side_agreement_steps_1_4"] = side_agreement(policy, episodes, **kw)
+            from envs.d3il.avoiding import side_agreement
+
+            row["side_agreement_steps_1_4"] = [round(v, 3) for v in side_agreement(
+                lambda obs: policy.sample_actions(torch.as_tensor(obs), **kw).numpy(),
+                episodes, window=policy.config.window)]
         row.update(evaluate(policy, task, args, **kw))
         print(json.dumps(row), flush=True)
 

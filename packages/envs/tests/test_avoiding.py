@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401  (registers the gymnasium ids)
-from envs.d3il.avoiding import NUM_MODES, AvoidingEnv, avoiding_mode, mode_levels
+from envs.d3il.avoiding import NUM_MODES, AvoidingEnv, avoiding_mode, mode_levels, side_agreement
 from envs.d3il.avoiding_demo import AvoidingDemonstrator
 from envs.d3il.demonstrator import run_episode
 from envs.metrics import normalized_entropy
@@ -111,3 +111,17 @@ def test_demonstrator_acceptance_200_episodes():
     success = np.mean([e.success for e in episodes])
     entropy = normalized_entropy([e.mode for e in episodes if e.success], NUM_MODES)
     assert success >= 0.95 and entropy >= 0.9, (success, entropy)
+
+
+def test_side_agreement_scores_a_policy_against_the_demonstrations_own_sides():
+    env, demo = AvoidingEnv(), AvoidingDemonstrator()
+    episodes = [run_episode(env, demo, seed=s) for s in range(6)]
+    right = [float(np.mean([ep.actions[k, 0] > 0 for ep in episodes])) for k in (1, 2)]
+    always_right = side_agreement(lambda obs: np.tile([0.003, 0.005], (len(obs), 1)), episodes,
+                                  window=5, steps=(1, 2), samples=3)
+    assert always_right == pytest.approx(right)
+
+    def follow_motion(obs):  # continue the window's last step: the demonstrations' own side
+        return obs[:, -1, :2] - obs[:, -2, :2]
+
+    assert side_agreement(follow_motion, episodes, window=5, steps=(2, 3)) == [1.0, 1.0]

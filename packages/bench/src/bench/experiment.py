@@ -7,11 +7,9 @@ parallel rollouts with success rate and mode entropy; a few rollout videos are l
 
 `Benchmark` is what a .gin file configures; constructing it validates every setting (task,
 method names, student, algorithm and teacher configs), so a bad config fails before training.
-The dataset is generated once from `data_seed`; seeds vary training and sampling. With
-`teacher_per_seed` (the default) a seed is a whole pipeline: seed s trains its own teacher of
-each kind (cached per seed), its teacher rows evaluate that teacher and its students distil
-from it, so the spread over seeds includes the teacher's. Without it each teacher is trained
-once (seeded by `data_seed`) and shared by every seed: cheaper, for comparing students alone.
+The dataset is generated once from `data_seed`. With `teacher_per_seed` (default) a seed is a
+whole pipeline: seed s trains its own teachers (cached per seed) and its rows use them; without
+it one teacher per kind (seeded by `data_seed`) serves every seed.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import gin
@@ -31,7 +29,9 @@ from bench.errors import ConfigError
 from bench.figures import draw_comparison_figure, draw_sample_figure, draw_toy_figure
 from bench.published import PUBLISHED
 from bench.rollout_eval import evaluate_rollouts
-from bench.table import TOY_COLUMNS, PaperTable, ResultTable, add_speedups, rollout_columns
+from bench.table import (TOY_COLUMNS, PaperTable, ResultTable, add_speedups,
+                         rollout_columns, summary_line)
+from bench.teacher_jobs import train_uncached
 from bench.teacher_store import TrainedTeacher, load_or_train_teacher, teacher_configs
 from bench.timing import measure_inference
 from bench.toy_eval import ENERGY_SAMPLES, evaluate_toy, sample_metrics, snapshot
@@ -68,11 +68,11 @@ class Benchmark:
     timing_repeats: int = 50
     videos: int = 2  # rod tasks: rollout videos (GIF) logged per method for the first seed
     parallel_eval: bool = True  # rod tasks: subprocess vector envs (False: in-process)
-    # torch threads of this process; 0: one for state tasks (small GPTs: measured fastest on a
-    # small CPU, and robust beside a busy neighbour), all cores for image tasks (CNNs scale)
+    # torch threads of this process; 0: 1 for state tasks (small GPTs run fastest so on a small
+    # CPU, also beside a busy neighbour), all cores for image tasks (CNNs scale)
     threads: int = 0
-    # processes training uncached teachers side by side (one thread each); 0: one per core
-    # for state tasks when two or more teachers need training, else in this process
+    # processes training uncached teachers side by side (one thread each); 0: one per core for
+    # state tasks (used when two or more teachers need training), else in this process
     teacher_workers: int = 0
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
@@ -84,13 +84,10 @@ class Benchmark:
         if not isinstance(self.teacher_per_seed, bool):
             raise ConfigError(f"Benchmark.teacher_per_seed must be True or False, got "
                               f"{self.teacher_per_seed!r}")
-        for name in ("threads", "teacher_workers"):
+        for name in ("videos", "threads", "teacher_workers"):  # threads, workers: 0 = automatic
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"Benchmark.{name} must be an int >= 0 (0: automatic), got "
-                                  f"{value!r}")
-        if not isinstance(self.videos, int) or self.videos < 0:
-            raise ConfigError(f"Benchmark.videos must be an int >= 0, got {self.videos!r}")
+                raise ConfigError(f"Benchmark.{name} must be an int >= 0, got {value!r}")
         if self.eval_samples < 1 or self.timing_repeats < 1:
             raise ConfigError(
                 f"Benchmark.eval_samples and timing_repeats must be >= 1, got "
@@ -132,28 +129,11 @@ class Benchmark:
 
     def torch_threads(self) -> int:
         """The torch threads this invocation uses (see `threads`)."""
-        if self.threads:
-            return self.threads
-        return (os.cpu_count() or 1) if self._is_image else 1
+        return self.threads or ((os.cpu_count() or 1) if self._is_image else 1)
 
-    def _pretrain_teachers(self, jobs: list[tuple[str, int]], dataset) -> dict:
-        """Train the uncached teachers of `jobs` side by side (see `teacher_workers`);
-        returns {(kind, seed): JobResult} for those trained here."""
-        from bench.teacher_jobs import TeacherJob, train_side_by_side
-        from bench.teacher_store import teacher_path
-
-        todo = [TeacherJob(kind, seed) for kind, seed in jobs
-                if not (teacher_path(kind, self.task, self.data_seed, cache_dir=self.cache_dir,
-                                     train_seed=seed) / "config.json").is_file()]
-        workers = self.teacher_workers or (1 if self._is_image else (os.cpu_count() or 1))
-        if workers < 2 or len(todo) < 2:
-            return {}
-        print(f"[bench] training {len(todo)} teachers side by side on {min(workers, len(todo))}"
-              " processes (one torch thread each)", flush=True)
-        done = train_side_by_side(todo, self.task, dataset, data_seed=self.data_seed,
-                                  cache_dir=self.cache_dir, trainer_config=self.trainer,
-                                  config_text=gin.config_str(), workers=workers)
-        return {(job.kind, job.seed): result for job, result in done.items()}
+    def teacher_processes(self) -> int:
+        """How many processes train uncached teachers side by side (see `teacher_workers`)."""
+        return self.teacher_workers or (1 if self._is_image else (os.cpu_count() or 1))
 
     @property
     def is_rollout(self) -> bool:
@@ -189,8 +169,8 @@ class Benchmark:
         parent = tracker.parent
         print(f"[bench] task {task.name}: methods {list(self.methods)} x seeds "
               f"{list(self.seeds)} ({self.protocol}; torch threads {torch.get_num_threads()});"
-              f" MLflow experiment '{task.name}' at "
-              f"{tracker.tracking_uri}, outputs in {out}", flush=True)
+              f" MLflow experiment '{task.name}' at {tracker.tracking_uri}, outputs in {out}",
+              flush=True)
         if config_text:
             (out / "config.gin").write_text(config_text)
             parent.log_text(config_text, "config.gin")
@@ -203,7 +183,9 @@ class Benchmark:
             self._reference_modes = dataset.get("modes")
             jobs = [(kind, s) for s in dict.fromkeys(map(self.teacher_seed, self.seeds))
                     for kind in self.teacher_kinds]
-            trained = self._pretrain_teachers(jobs, dataset)
+            trained = train_uncached(jobs, task, dataset, data_seed=self.data_seed,
+                                     cache_dir=self.cache_dir, trainer_config=self.trainer,
+                                     workers=self.teacher_processes())
             teachers = {(kind, s): self._teacher(kind, s, dataset, tracker,
                                                  trained.get((kind, s)))
                         for kind, s in jobs}
@@ -272,15 +254,16 @@ class Benchmark:
             arch, train = teacher_configs(kind, self.task)
             run.log_params({**{f"teacher.{k}": v for k, v in arch.to_dict().items()},
                             **{f"training.{k}": v for k, v in train.to_dict().items()}})
-            teacher = load_or_train_teacher(
-                kind, self.task, dataset, self.data_seed, cache_dir=self.cache_dir,
-                trainer_config=self.trainer, train_seed=seed,
-                on_log=lambda it, s: run.log_metrics({f"train/{k}": v for k, v in s.items()},
-                                                     it))
+            def log_curve(it: int, stats: dict) -> None:
+                run.log_metrics({f"train/{k}": v for k, v in stats.items()}, it)
+
+            teacher = load_or_train_teacher(kind, self.task, dataset, self.data_seed,
+                                            cache_dir=self.cache_dir, trainer_config=self.trainer,
+                                            train_seed=seed, on_log=log_curve)
             if trained is not None:  # trained side by side just now: its curve and wall time
                 for it, stats in trained.history:
-                    run.log_metrics({f"train/{k}": v for k, v in stats.items()}, it)
-                teacher.cached, teacher.train_wall_s = False, trained.wall_s
+                    log_curve(it, stats)
+                teacher = replace(teacher, cached=False, train_wall_s=trained.wall_s)
             run.log_params({"teacher.key": teacher.key, "teacher.cached": teacher.cached,
                             "teacher.path": str(teacher.path), "teacher.seed": teacher.seed})
             if not teacher.cached:
@@ -295,9 +278,8 @@ class Benchmark:
 
     # ------------------------------------------------------------------ tables
     def _columns(self):
-        if not self.is_rollout:
-            return TOY_COLUMNS
-        return rollout_columns(self.task.levels, self.task.reports_mode_kl)
+        return (rollout_columns(self.task.levels, self.task.reports_mode_kl) if self.is_rollout
+                else TOY_COLUMNS)
 
     def _labels(self) -> dict[str, str]:
         return {m.name: m.label for m in self.method_specs}
@@ -337,20 +319,8 @@ class Benchmark:
         return metrics
 
     def _report(self, label: str, metrics: dict, extra: str = "") -> None:
-        if self.is_rollout:
-            levels = "".join(f", {name} {metrics[f'eval/{name}/success_rate']:.2f}"
-                             for name in self.task.levels
-                             if f"eval/{name}/success_rate" in metrics)
-            print(f"[bench] {label}: success {metrics['eval/success_rate']:.2f}, entropy "
-                  f"{metrics['eval/entropy']:.2f}, modes seen {metrics['eval/modes_seen']:.0f}/"
-                  f"{metrics['eval/num_modes']:.0f}{levels}{extra}", flush=True)
-            return
-        mixture = (f"experts on modes {metrics['eval/modes_covered']}/"
-                   f"{metrics['eval/num_modes']}, reverse KL {metrics['eval/reverse_kl']:.3f}, "
-                   if "eval/modes_covered" in metrics else "")
-        print(f"[bench] {label}: {mixture}modes hit {metrics['eval/modes_hit']}/"
-              f"{metrics['eval/num_modes']}, energy distance "
-              f"{metrics['eval/energy_distance']:.3f}{extra}", flush=True)
+        levels = self.task.levels if self.is_rollout else None
+        print(summary_line(label, metrics, levels=levels) + extra, flush=True)
 
     def _run_teacher(self, method, seed: int, teacher: TrainedTeacher, tracker, out: Path):
         task, policy = self.task, teacher.policy

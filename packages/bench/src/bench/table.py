@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Column", "TOY_COLUMNS", "ROLLOUT_COLUMNS", "rollout_columns", "ResultTable",
-           "PaperTable", "add_speedups", "mean_interval"]
+           "PaperTable", "add_speedups", "mean_interval", "summary_line"]
 
 CONFIDENCE = 0.95
 
@@ -91,6 +91,22 @@ def mean_interval(values: Sequence[float], *, confidence: float = CONFIDENCE
     half = (stats.t.ppf(0.5 + confidence / 2, vals.size - 1) * vals.std(ddof=1)
             / np.sqrt(vals.size))
     return float(vals.mean() - half), float(vals.mean() + half)
+
+
+def summary_line(label: str, metrics: dict[str, float], *, levels=None) -> str:
+    """One method x seed's result as the progress line printed after it: rod tasks (`levels`
+    given, {} for none: graded levels' success appended) or the toy (`levels` None)."""
+    if levels is not None:
+        graded = "".join(f", {name} {metrics[f'eval/{name}/success_rate']:.2f}"
+                         for name in levels if f"eval/{name}/success_rate" in metrics)
+        return (f"[bench] {label}: success {metrics['eval/success_rate']:.2f}, entropy "
+                f"{metrics['eval/entropy']:.2f}, modes seen {metrics['eval/modes_seen']:.0f}/"
+                f"{metrics['eval/num_modes']:.0f}{graded}")
+    mixture = (f"experts on modes {metrics['eval/modes_covered']}/"
+               f"{metrics['eval/num_modes']}, reverse KL {metrics['eval/reverse_kl']:.3f}, "
+               if "eval/modes_covered" in metrics else "")
+    return (f"[bench] {label}: {mixture}modes hit {metrics['eval/modes_hit']}/"
+            f"{metrics['eval/num_modes']}, energy distance {metrics['eval/energy_distance']:.3f}")
 
 
 def _markdown(header: list[str], body: list[list[str]]) -> str:

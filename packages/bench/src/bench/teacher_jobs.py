@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TeacherJob", "JobResult", "train_side_by_side"]
+__all__ = ["TeacherJob", "JobResult", "train_side_by_side", "train_uncached"]
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,6 @@ class JobResult:
     history: list[tuple[int, dict[str, float]]]  # (iteration, training stats) every log_every
 
 
-_STATE: dict = {}
-
-
 def _init(config_text: str, threads: int) -> None:
     import gin
     import torch
@@ -44,7 +41,6 @@ def _init(config_text: str, threads: int) -> None:
     torch.set_num_threads(threads)
     gin.clear_config()
     gin.parse_config(config_text)
-    _STATE["ready"] = True
 
 
 def _train(job: TeacherJob, task, dataset, data_seed: int, cache_dir: str,
@@ -75,3 +71,26 @@ def train_side_by_side(jobs: Sequence[TeacherJob], task, dataset: dict[str, np.n
                                                    str(cache_dir), trainer_config)))
                    for job in jobs]
         return {job: result.get() for job, result in pending}
+
+
+def train_uncached(jobs: Sequence[tuple[str, int]], task, dataset, *, data_seed: int,
+                   cache_dir: str | Path, trainer_config, workers: int
+                   ) -> dict[tuple[str, int], JobResult]:
+    """Train those of the (kind, training seed) `jobs` that are not cached yet side by side on
+    `workers` processes, when that is two or more of each; {(kind, seed): JobResult} of those
+    trained here (the rest the driver loads or trains itself)."""
+    import gin
+
+    from bench.teacher_store import is_cached, teacher_path
+
+    todo = [TeacherJob(kind, seed) for kind, seed in jobs
+            if not is_cached(teacher_path(kind, task, data_seed, cache_dir=cache_dir,
+                                          train_seed=seed))]
+    if workers < 2 or len(todo) < 2:
+        return {}
+    print(f"[bench] training {len(todo)} teachers side by side on {min(workers, len(todo))} "
+          "processes (one torch thread each)", flush=True)
+    done = train_side_by_side(todo, task, dataset, data_seed=data_seed, cache_dir=cache_dir,
+                              trainer_config=trainer_config, config_text=gin.config_str(),
+                              workers=workers)
+    return {(job.kind, job.seed): result for job, result in done.items()}

@@ -30,8 +30,8 @@ from bench import configurables as cfgs
 from bench.trainer import Trainer, TrainerConfig
 from teachers import BESOPolicy, DDPMPolicy, DiffusionAlgorithm, DiffusionPolicy
 
-__all__ = ["TEACHER_KINDS", "teacher_configs", "teacher_key", "teacher_path", "TrainedTeacher",
-           "load_or_train_teacher", "score_adapter"]
+__all__ = ["TEACHER_KINDS", "teacher_configs", "teacher_key", "teacher_path", "is_cached",
+           "TrainedTeacher", "load_or_train_teacher", "score_adapter"]
 
 TEACHER_KINDS: dict[str, tuple[type[DiffusionPolicy], Callable]] = {
     "beso": (BESOPolicy, lambda **kw: cfgs.BESOConfig(**kw)),
@@ -87,14 +87,23 @@ class TrainedTeacher:
     seed: int  # its training seed (torch init and batch order)
 
 
+def _entry(kind: str, task, data_seed: int, train_seed: int, cache_dir: str | Path):
+    """(architecture config, training config, cache key, cache folder) of a teacher."""
+    arch, train = teacher_configs(kind, task)
+    key = teacher_key(kind, task, data_seed, arch, train, train_seed=train_seed)
+    return arch, train, key, Path(cache_dir) / f"{task.name}-{kind}-{key}"
+
+
+def is_cached(path: Path) -> bool:
+    """Whether a finished teacher is cached at `path` (a teacher's config.json is written last)."""
+    return (path / "config.json").is_file()
+
+
 def teacher_path(kind: str, task, data_seed: int, *, cache_dir: str | Path,
                  train_seed: int | None = None) -> Path:
-    """Where the teacher of these settings (gin scope `kind`) is cached; it is there when the
-    folder holds a config.json."""
-    arch, train = teacher_configs(kind, task)
-    key = teacher_key(kind, task, data_seed, arch, train,
-                      train_seed=data_seed if train_seed is None else train_seed)
-    return Path(cache_dir) / f"{task.name}-{kind}-{key}"
+    """Where the teacher of these settings (gin scope `kind`) is cached (see `is_cached`)."""
+    seed = data_seed if train_seed is None else train_seed
+    return _entry(kind, task, data_seed, seed, cache_dir)[3]
 
 
 def load_or_train_teacher(kind: str, task, dataset: dict[str, np.ndarray], data_seed: int, *,
@@ -105,10 +114,8 @@ def load_or_train_teacher(kind: str, task, dataset: dict[str, np.ndarray], data_
     default `data_seed`) and cache it."""
     cls, _ = TEACHER_KINDS[kind]
     seed = data_seed if train_seed is None else train_seed
-    arch, train = teacher_configs(kind, task)
-    key = teacher_key(kind, task, data_seed, arch, train, train_seed=seed)
-    path = Path(cache_dir) / f"{task.name}-{kind}-{key}"
-    if (path / "config.json").is_file():
+    arch, train, key, path = _entry(kind, task, data_seed, seed, cache_dir)
+    if is_cached(path):
         extra = json.loads((path / "config.json").read_text()).get("extra", {})
         stored = int(extra.get("train_seed", data_seed))  # older entries: the data seed
         if stored != seed:

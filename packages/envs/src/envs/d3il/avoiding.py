@@ -21,7 +21,8 @@ import numpy as np
 from envs.d3il.base import RodTaskEnv
 from envs.d3il.scene import OBJECT_CONTACT, scene_xml
 
-__all__ = ["AvoidingEnv", "OBSTACLES", "FINISH_Y", "LEVEL_Y", "NUM_MODES", "avoiding_mode"]
+__all__ = ["AvoidingEnv", "OBSTACLES", "FINISH_Y", "LEVEL_Y", "NUM_MODES", "avoiding_mode",
+           "side_agreement"]
 
 # (x, y, radius) per obstacle, by level
 OBSTACLES = (
@@ -54,6 +55,24 @@ def avoiding_mode(tcp_xy: np.ndarray) -> int:
 def mode_levels(mode: int) -> tuple[int, int, int]:
     """(level-1 side 0..1, level-2 gap 0..2, level-3 gap 0..3) of a path id."""
     return mode // 12, (mode // 4) % 3, mode % 4
+
+
+def side_agreement(sample, episodes, *, window: int, steps=(1, 2, 3, 4),
+                   samples: int = 40) -> list[float]:
+    """How often a policy keeps the side its first steps took: fed each demonstration's own
+    window at episode step k, the share of `samples` lateral actions with the demonstration's
+    sign, per step (the data: 1.0). `sample(obs (N, T, O)) -> actions (N, A)` draws one action
+    per window (e.g. a torch policy's `sample_actions` wrapped to numpy)."""
+    from envs.datasets import make_windows
+
+    out = []
+    for k in steps:
+        obs = np.stack([make_windows([ep], window)["obs"][k] for ep in episodes])
+        side = np.sign([ep.actions[k, 0] for ep in episodes])
+        a = np.asarray(sample(np.repeat(obs, samples, axis=0)))
+        agree = np.sign(a[:, 0]).reshape(len(episodes), samples) == side[:, None]
+        out.append(float(agree.mean()))
+    return out
 
 
 class AvoidingEnv(RodTaskEnv):
