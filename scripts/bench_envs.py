@@ -16,9 +16,9 @@ import time
 import numpy as np
 
 import envs  # noqa: F401  (sets MUJOCO_GL, registers ids)
-from envs.d3il.tasks import ROD_TASKS, load_object
 from envs.datasets import generate_episodes
 from envs.evaluation import evaluate
+from envs.task_specs import ROD_TASKS, load_object
 
 
 def single_env_steps_per_s(task: str, steps: int) -> float:

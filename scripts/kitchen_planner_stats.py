@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 
 import envs  # noqa: F401  (sets MUJOCO_GL)
-from envs.d3il.demonstrator import run_episode
+from envs.demonstrator import run_episode
 from envs.kitchen.env import SUBTASKS, RelayKitchenEnv
 from envs.kitchen.planner import PLANNED, KitchenPlanner
 

@@ -76,7 +76,7 @@ def episodes_for(args, task):
     if task.name != "avoiding":
         sys.exit("--demo-pace/--demo-noise/--demo-sway apply to Avoiding only")
     from envs.d3il.avoiding_demo import AvoidingDemonstrator
-    from envs.d3il.demonstrator import run_episode
+    from envs.demonstrator import run_episode
     from envs.datasets import episode_seed
 
     kw = {}
@@ -88,7 +88,7 @@ def episodes_for(args, task):
         kw["sway"] = args.demo_sway
     env, demo = task.make_env(), AvoidingDemonstrator(**kw)
     out, i = [], 0
-    while len(out) < task.demos:
+    while len(out) < task.num_demos:
         ep = run_episode(env, demo, seed=episode_seed(args.data_seed, i))
         i += 1
         if ep.success:
@@ -134,15 +134,15 @@ def replay(task, episodes) -> dict[str, float]:
 
 
 def evaluate(policy, task, args, **kw) -> dict[str, float]:
-    from bench.rollout_eval import ActPolicy
+    from bench.scoring import PolicyView
 
     torch.manual_seed(args.eval_seed)
     policy.eval()
     t = time.perf_counter()
-    res = task.evaluate(ActPolicy(policy, **kw), seed=args.eval_seed, parallel=False,
+    res = task.evaluate(PolicyView(policy, **kw), seed=args.eval_seed, parallel=False,
                         progress=False)
     m = res.metrics
-    fails = [r for r in res.records if not r.success]
+    fails = [r for r in res.raw.records if not r.success]
     return {"success": m["success_rate"], "entropy": m["entropy"],
             "paths": m["modes_seen"], "collisions": sum(r.failure for r in fails),
             "timeouts": sum(not r.failure for r in fails), "eval_s": time.perf_counter() - t}

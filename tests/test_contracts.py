@@ -29,12 +29,12 @@ def batch(n=6):
     return {"obs": torch.randn(n, 2, 3), "actions": torch.randn(n, 2, 2)}
 
 
-MOE_ALGORITHMS = sorted(n for n in ALGORITHMS if n not in ("cd", "ctm"))
+MOE_ALGORITHMS = sorted(n for n, spec in ALGORITHMS.items() if spec.moe)
 
 
 def build(name: str, policy: MoEPolicy | None = None):
     """(algorithm, trained policy) of a registered algorithm, tiny settings."""
-    algo_cls, cfg_cls = ALGORITHMS[name]
+    algo_cls, cfg_cls = ALGORITHMS[name].algorithm, ALGORITHMS[name].config
     if name in ("cd", "ctm"):  # one-step students of a (tiny, untrained) BESO teacher
         torch.manual_seed(0)
         teacher = BESOPolicy(BESOConfig(obs_dim=3, action_dim=2, window=2, n_layer=1, n_head=1,

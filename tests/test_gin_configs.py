@@ -6,7 +6,7 @@ import gin
 import pytest
 
 from bench.config import parse_gin
-from bench.experiment import Benchmark
+from bench.settings import Benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "gin").glob("*.gin"))
@@ -41,7 +41,8 @@ def test_cpu_budget_configs_shrink_their_task(path):
     quick = Benchmark()
     assert quick.task.name == full.task.name == path.stem
     assert gin.query_parameter("TeacherTrainingConfig.iterations") < full_iters
-    assert (quick.task.contexts * quick.task.rollouts) < (full.task.contexts * full.task.rollouts)
+    assert (quick.task.eval_contexts * quick.task.eval_rollouts
+            < full.task.eval_contexts * full.task.eval_rollouts)
     gin.clear_config()
 
 
@@ -68,7 +69,7 @@ def test_smoke_configs_are_the_quickest_budget(path):
         parse_gin([config])
         bench = Benchmark()
         budgets[kind] = (bench.task.name, gin.query_parameter("TeacherTrainingConfig.iterations"),
-                         bench.task.demos, bench.task.contexts * bench.task.rollouts,
+                         bench.task.num_demos, bench.task.eval_contexts * bench.task.eval_rollouts,
                          len(bench.seeds))
     gin.clear_config()
     cpu, smoke = budgets["cpu"], budgets["smoke"]

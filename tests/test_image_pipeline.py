@@ -6,7 +6,7 @@ import gin
 import numpy as np
 import torch
 
-from bench.methods import METHODS, build_student
+from bench.methods import build_student, method_table
 from bench.teacher_store import load_or_train_teacher
 from bench.trainer import Trainer, TrainerConfig
 from envs.image_store import PackedWindows
@@ -35,7 +35,7 @@ def test_sorting_image_data_teacher_and_vdd_student(tmp_path):
                                         trainer_config=TrainerConfig(progress=False))
         assert teacher.policy.config.cameras == 2 and teacher.policy.config.state_dim == 4
         assert teacher.policy.obs_normalizer.mean.shape == (4,)  # fitted on the state only
-        built = build_student(METHODS["vdd_beso"], task, data, 0, teacher=teacher)
+        built = build_student(method_table()["vdd_beso"], task, data, 0, teacher=teacher)
     finally:
         gin.clear_config()
     student, teacher_cnn = built.policy, teacher.policy.model.obs_embed.encoders

@@ -4,8 +4,9 @@ trained itself: same cache key, same weights, bit for bit."""
 import gin
 import torch
 
+import envs
 from bench.config import parse_gin
-from bench.configurables import Toy2D  # before teacher_store: configurables import it first
+from bench.gin_classes import configurable
 from bench.teacher_jobs import TeacherJob, train_side_by_side
 from bench.teacher_store import load_or_train_teacher, teacher_path
 from bench.trainer import TrainerConfig
@@ -18,7 +19,7 @@ BINDINGS = ["TeacherTrainingConfig.iterations = 15", "TeacherTrainingConfig.batc
 def test_side_by_side_teachers_equal_in_process_ones(tmp_path):
     parse_gin(["gin/toy2d.gin"], BINDINGS)
     try:
-        task = Toy2D(num_demos=256)
+        task = configurable(envs.Toy2D)(num_demos=256)
         data = task.make_dataset(0)
         trainer = TrainerConfig(progress=False, checkpoint_every=10)
         jobs = [TeacherJob("ddpm", 0), TeacherJob("beso", 1)]

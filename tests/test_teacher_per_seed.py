@@ -9,8 +9,9 @@ import gin
 import pytest
 from mlflow.tracking import MlflowClient
 
+import envs
 from bench.config import parse_gin
-from bench.configurables import Toy2D  # before teacher_store: configurables import it first
+from bench.gin_classes import configurable
 from bench.run import main
 from bench.teacher_store import load_or_train_teacher, teacher_configs, teacher_key
 from bench.trainer import TrainerConfig
@@ -90,7 +91,7 @@ def test_a_cached_teacher_of_another_training_seed_is_refused(repo_root, tmp_pat
               ["TeacherTrainingConfig.iterations = 2", "TeacherTrainingConfig.batch_size = 16",
                "DDPMConfig.n_layer = 1", "DDPMConfig.n_head = 1", "DDPMConfig.n_embd = 16"])
     try:
-        task = Toy2D()
+        task = configurable(envs.Toy2D)()
         data = task.make_dataset(0)
         arch, train = teacher_configs("ddpm", task)
         shared = teacher_key("ddpm", task, 0, arch, train)

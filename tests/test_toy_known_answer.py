@@ -11,8 +11,8 @@ import pytest
 
 from bench import methods as M
 from bench.config import parse_gin
-from bench.experiment import Benchmark
-from bench.toy_eval import evaluate_toy
+from bench.settings import Benchmark
+from bench.scoring import evaluate_policy
 from bench.trainer import Trainer, TrainerConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,13 +32,13 @@ def test_vdd_covers_every_mode(toy, seed, tmp_path):
     task = toy.task
     assert task.target.num_modes == 8
     dataset = task.make_dataset(seed)
-    built = M.build_student(M.METHODS["vdd"], task, dataset, seed)
+    built = M.build_student(M.method_table()["vdd"], task, dataset, seed)
     assert built.policy.config.num_experts == 8
     cfg = built.algorithm.config
     Trainer(built.algorithm, dataset, iterations=cfg.iterations, batch_size=cfg.batch_size,
             checkpoint_dir=tmp_path / "ckpt", seed=seed,
             config=TrainerConfig(checkpoint_every=cfg.iterations, progress=False)).fit()
-    m, _ = evaluate_toy(built.policy, task, num_samples=20_000, seed=seed)
+    m, _ = evaluate_policy(task, built.policy, num_samples=20_000, seed=seed)
     assert m["eval/modes_covered"] == 8, m
     assert m["eval/weight_error_max"] < 0.05, m
     assert m["eval/sample_freq_error_max"] < 0.05, m

@@ -55,22 +55,6 @@ def test_em_learns_a_state_dependent_gating():
     np.testing.assert_allclose(p_left, [0.8, 0.2], atol=0.05)
 
 
-def test_same_seed_gives_identical_parameters():
-    data = Toy2D(num_modes=4).make_dataset(0, num_demos=512)
-
-    def run(seed):
-        torch.manual_seed(seed)
-        policy = tiny_policy(data["obs"], data["actions"], covariance="full")
-        algo = EM(policy, EMConfig(iterations=10, batch_size=32, lr=1e-2),
-                  init_actions=torch.as_tensor(data["actions"]))
-        train(algo, data, 5, 32, seed)
-        return [p.detach().clone() for p in policy.parameters()]
-
-    a, b, c = run(0), run(0), run(1)
-    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
-
-
 @pytest.mark.parametrize("field, value", [
     ("iterations", 0), ("batch_size", -1), ("batch_size", 2.0), ("lr", 0.0),
     ("gating_lr", float("nan")), ("grad_clip", -1.0), ("expert_init", "kmeans"),

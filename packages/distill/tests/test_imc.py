@@ -77,22 +77,6 @@ def test_covariances_stay_fixed_unless_fit_covariance():
     np.testing.assert_allclose(stds, 0.5 * math.sqrt(0.5), rtol=0.1)
 
 
-def test_same_seed_gives_identical_parameters():
-    data = Toy2D(num_modes=4).make_dataset(0, num_demos=512)
-
-    def run(seed):
-        torch.manual_seed(seed)
-        policy = tiny_policy(data["obs"], data["actions"], covariance="full")
-        algo = IMC(policy, IMCConfig(iterations=10, batch_size=32, lr=1e-2),
-                   init_actions=torch.as_tensor(data["actions"]))
-        train(algo, data, 5, 32, seed)
-        return [p.detach().clone() for p in policy.parameters()]
-
-    a, b, c = run(0), run(0), run(1)
-    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
-
-
 @pytest.mark.parametrize("field, value", [
     ("eta", 0.0), ("eta", -1.0), ("eta", float("inf")), ("eta", "1"), ("iterations", 0),
     ("lr", -1e-3), ("expert_init", "kmeans"), ("fit_covariance", 1),

@@ -76,7 +76,8 @@ def test_config_validation_and_registry():
         VDDConfig(expert_init="kmeans")
     with pytest.raises(ValueError, match="num_samples"):
         VDDConfig(num_samples=0)
-    assert get_algorithm("vdd") == (VDD, VDDConfig)
+    spec = get_algorithm("vdd")
+    assert (spec.algorithm, spec.config, spec.source, spec.moe) == (VDD, VDDConfig, "score", True)
     with pytest.raises(ValueError, match="registered"):
         get_algorithm("vdd2")
     policy = policy_for(np.zeros((10, 2)))

@@ -9,7 +9,7 @@ from envs.d3il.aligning import (
     NUM_MODES, AligningEnv, aligned, aligning_mode, orientation_error, quat_yaw, yaw_quat,
 )
 from envs.d3il.aligning_demo import AligningDemonstrator
-from envs.d3il.demonstrator import run_episode
+from envs.demonstrator import run_episode
 from envs.metrics import normalized_entropy
 
 

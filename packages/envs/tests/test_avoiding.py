@@ -7,7 +7,7 @@ import pytest
 import envs  # noqa: F401  (registers the gymnasium ids)
 from envs.d3il.avoiding import NUM_MODES, AvoidingEnv, avoiding_mode, mode_levels, side_agreement
 from envs.d3il.avoiding_demo import AvoidingDemonstrator
-from envs.d3il.demonstrator import run_episode
+from envs.demonstrator import run_episode
 from envs.metrics import normalized_entropy
 
 

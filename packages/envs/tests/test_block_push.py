@@ -5,14 +5,14 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from envs.d3il.block_push import (
+from envs.block_push.env import (
     CONTEXT_HIGH, CONTEXT_LOW, MIN_BLOCK_DIST, NUM_MODES, TARGETS, WORKSPACE, BlockPushEnv,
     block_push_mode, block_push_success, features_yaw, in_target, yaw_features,
 )
-from envs.d3il.block_push_demo import BlockPushDemonstrator
-from envs.d3il.demonstrator import run_episode
-from envs.d3il.tasks import ROD_TASKS
+from envs.block_push.oracle import BlockPushDemonstrator
+from envs.demonstrator import run_episode
 from envs.metrics import normalized_entropy
+from envs.task_specs import ROD_TASKS
 
 T0, T1 = TARGETS
 # block 0, block 1 (x, y, yaw): apart, neither in a target

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from envs.d3il.demonstrator import Episode
 from envs.datasets import (
     generate_episodes, load_episodes, load_or_generate, make_windows, save_episodes,
 )
+from envs.demonstrator import Episode
 from envs.rollout_task import RolloutTask
 
 
@@ -63,7 +63,7 @@ def test_rollout_task_dataset_and_settings(tmp_path):
     assert data["obs"].shape[1:] == (4, task.obs_dim)
     assert data["actions"].shape[1:] == (4, task.action_dim)
     assert task.data_settings() == {"name": "avoiding", "num_demos": 2, "window": 4}
-    assert (task.contexts, task.rollouts) == (1, 480)
+    assert (task.eval_contexts, task.eval_rollouts) == (1, 480)
     with pytest.raises(ValueError, match="unknown rod task 'avoid'"):
         RolloutTask(name="avoid")
     with pytest.raises(ValueError, match="num_demos"):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from envs.d3il.demonstrator import Episode
 from envs.datasets import make_windows
+from envs.demonstrator import Episode
 from envs.image_store import FRAMES_FILE, IMAGE_FILE, ImageFrames, ImageWriter, packed_windows
 
 K, H = 2, 8  # cameras, image size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.d3il.demonstrator import Episode, run_episode
+from envs.demonstrator import Episode, run_episode
 from envs.kitchen.env import (NUM_MODES, SUBTASK_GOALS, SUBTASK_QPOS, SUBTASKS, RelayKitchenEnv,
                               order_mode, subtasks_done)
 

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from envs.d3il.demonstrator import run_episode
+from envs.d3il.push_planning import PushControl, next_stage
 from envs.d3il.pushing import (
     CONTEXT_HIGH, CONTEXT_LOW, NUM_MODES, TARGETS, PushingEnv, cubes_overlap, pushing_mode,
     pushing_success,
 )
 from envs.d3il.pushing_demo import PushingDemonstrator
+from envs.demonstrator import run_episode
 from envs.metrics import normalized_entropy
 
 RED_T, GREEN_T = TARGETS
@@ -134,3 +135,39 @@ def test_demonstrator_acceptance_200_episodes(env):
     success = np.mean([e.success for e in episodes])
     entropy = normalized_entropy([e.mode for e in episodes if e.success], NUM_MODES)
     assert success >= 0.95 and entropy >= 0.9
+
+
+def test_push_plan_stages_restart_when_a_placed_cube_is_knocked_out():
+    plan, targets = [(0, 1), (1, 0)], np.array([[0.0, 0.0], [1.0, 0.0]])
+    placed, started, stop = [False, False], [True, False], np.array([0.02, 0.02])
+    kw = dict(placed=placed, started=started, stop=stop, placed_tol=0.04)
+    cubes = np.array([[1.01, 0.0, 0.0], [0.5, 0.5, 0.0]])  # cube 0 at its target
+    assert next_stage(plan, cubes, targets, **kw) == 1 and placed == [True, False]
+    cubes[1, :2] = [0.0, 0.01]
+    assert next_stage(plan, cubes, targets, **kw) == -1 and placed == [True, True]
+    cubes[0, :2] = [0.9, 0.0]  # knocked out: its push is due again, from the start
+    assert next_stage(plan, cubes, targets, **kw) == 0
+    assert placed == [False, True] and started == [False, False]
+
+
+def test_push_control_lines_up_with_hysteresis_and_steps():
+    control = PushControl(max_lead=0.01)
+    c, d = np.zeros(2), np.array([1.0, 0.0])
+    behind = np.array([-0.05, 0.015])  # |lat| 0.015: too far across to start, close enough to hold
+    assert control.pushing(behind, c, d, 0.04, 0.0, False) == (False, 0.015)
+    assert control.pushing(behind, c, d, 0.04, 0.0, True) == (True, 0.015)
+    np.testing.assert_allclose(control.push_step(d, 0.015, 0.005), [0.005, -0.005])
+    np.testing.assert_allclose(control.base(np.array([0.05, 0.0]), np.zeros(2)), [0.01, 0.0])
+    np.testing.assert_allclose(control.approach_step(np.zeros(2), np.array([0.0, 0.2]), 0.01),
+                               [0.0, 0.01])
+
+
+def test_scenes_share_the_preamble():
+    from envs.d3il.gripper_scene import gripper_scene_xml
+    from envs.d3il.scene import scene_preamble, scene_xml
+
+    rod = scene_xml(name="a", bodies="", rod_start=(0.5, 0.0, 0.01))
+    hand = gripper_scene_xml(name="b", bodies="", hand_start=(0.5, 0.0, 0.1))
+    assert rod.startswith(scene_preamble(name="a", impratio=2, table_friction="0.4 0.005 0.0001"))
+    assert hand.startswith(scene_preamble(name="b", impratio=10,
+                                          table_friction="0.6 0.005 0.0001"))

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from envs.d3il.demonstrator import run_episode
 from envs.d3il.push_planning import route, segments_clearance
 from envs.d3il.pushing import cubes_overlap
 from envs.d3il.sorting import (
@@ -11,6 +10,7 @@ from envs.d3il.sorting import (
     mode_sequence, sequence_mode, sorting_mode, sorting_success,
 )
 from envs.d3il.sorting_demo import SortingDemonstrator
+from envs.demonstrator import run_episode
 
 RED_IN, BLUE_IN = np.array([0.4, 0.3]), np.array([0.62, 0.3])
 # 4 cubes (red, red, blue, blue) each in its own zone / none in a zone

@@ -6,13 +6,13 @@ import itertools
 import numpy as np
 import pytest
 
-from envs.d3il.demonstrator import run_episode
 from envs.d3il.geometry import footprints_overlap
 from envs.d3il.stacking import (
     BLOCK_HALF, CONTEXT_HIGH, CONTEXT_LOW, ORDERS, ZONE_CENTRE, StackingEnv, first_block_mode,
     in_zone, order_mode, stacked_blocks,
 )
 from envs.d3il.stacking_demo import StackingDemonstrator
+from envs.demonstrator import run_episode
 
 # red, green, blue (x, y, yaw): apart, none in the zone
 START = np.array([0.4, -0.2, 0.3, 0.4, -0.05, -0.5, 0.575, -0.1, 0.8])

@@ -29,7 +29,8 @@ def make(kind, **kw):
 def test_registry_and_version():
     import teachers
 
-    assert TEACHERS == {"beso": BESOPolicy, "ddpm": DDPMPolicy}
+    assert {k: t.policy for k, t in TEACHERS.items()} == {"beso": BESOPolicy, "ddpm": DDPMPolicy}
+    assert TEACHERS["beso"].ode and not TEACHERS["ddpm"].ode
     assert teachers.__version__ == "0.1.0"
 
 

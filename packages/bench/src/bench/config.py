@@ -26,6 +26,9 @@ def parse_gin(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> None
     gin/ folder.
     """
     import bench.configurables  # noqa: F401  (registers everything a config may name)
+    from bench.gin_classes import register_all
+
+    register_all()  # algorithms or teacher kinds registered since the first import
 
     for f in files:
         p = Path(f)

@@ -1,11 +1,15 @@
-"""The method registry: a benchmark method name -> what it trains or samples, from what.
+"""The benchmark's methods, derived from the packages' registries.
 
-Roles:
-- `teacher`: a trained diffusion teacher itself, with N sampling steps (its config's default)
-  or one step (the "-1" baselines);
-- `student`: a policy trained by an algorithm of `distill.ALGORITHMS`: VDD (a MoE, from the
-  task's exact score or a trained teacher's), CD / CTM (a one-step `ConsistencyPolicy` from the
-  BESO teacher's ODE), EM / IMC (a MoE from the demonstrations alone, teacher "none").
+A method is what one row of the results shows:
+- `teacher`: a trained diffusion teacher (`teachers.TEACHERS`) with N sampling steps (its
+  config's default; method `<kind>`) or one step (`<kind>_1`);
+- `student`: a policy trained by an algorithm of `distill.ALGORITHMS`, named from the
+  algorithm's method stem and what it learns from: a score algorithm (VDD) gives
+  `<stem>_<kind>` per teacher kind (from that teacher's score adapter) and `<stem>` (the task's
+  exact score, where it has one); an ODE algorithm (CD, CTM) gives `<stem>` from the first
+  teacher kind sampled along an ODE (`<stem>_<kind>` for further ones); a data algorithm (EM,
+  IMC) gives `<stem>` (teacher "none").
+`VARIANTS` adds fixed-setting variants of a derived method (the paper's VDD as published).
 
 gin configures each student method's algorithm under a scope of its own name
 (`vdd_published/VDDConfig.lr = ...`, `cd/CDConfig.iterations = ...`; unscoped bindings apply
@@ -15,32 +19,30 @@ to every method using that config class), the MoE under `student/` (per method u
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import gin
 import numpy as np
 import torch
 
-from bench import configurables as cfgs
 from bench.errors import ConfigError
-from distill import (
-    CD, CTM, EM, IMC, VDD, ConsistencyConfig, ConsistencyPolicy, GaussianMixtureScore,
-)
-from moe import MoEPolicy
+from bench.gin_classes import configurable
+from bench.published import PAPER_ORDER
+from bench.teacher_store import TrainedTeacher, image_layout, score_adapter
+from distill import ALGORITHMS, BuiltStudent, ConsistencyPolicy, StudentInputs
+from moe import MoEConfig
+from teachers import TEACHERS
 
-__all__ = ["Method", "METHODS", "PAPER_ORDER", "resolve_methods", "BuiltMethod",
-           "build_student", "algorithm_config", "student_config"]
-
-TEACHERS = ("analytic", "beso", "ddpm", "none")
-TRAINED_TEACHERS = ("beso", "ddpm")
+__all__ = ["Method", "method_table", "resolve_methods", "trained_teachers", "build_student",
+           "algorithm_config", "student_config", "forward_passes", "StudentEncoder"]
 
 
 @dataclass(frozen=True)
 class Method:
     name: str
     role: str  # "student" (trained by a distill algorithm) or "teacher" (a diffusion teacher)
-    teacher: str  # "analytic" (the exact target), "beso", "ddpm", or "none" (data only)
+    teacher: str  # "analytic" (the exact target), a teacher kind, or "none" (data only)
     label: str  # the column name in the paper's table
     description: str
     algorithm: str | None = None  # a key of distill.ALGORITHMS, for students
@@ -49,92 +51,99 @@ class Method:
 
     @property
     def is_moe(self) -> bool:
-        return self.algorithm in ("vdd", "em", "imc")
+        return self.algorithm is not None and ALGORITHMS[self.algorithm].moe
 
 
-METHODS: dict[str, Method] = {
-    m.name: m
-    for m in (
-        Method("ddpm", "teacher", "ddpm", "DDPM", "the DDPM teacher, N sampling steps"),
-        Method("beso", "teacher", "beso", "BESO", "the BESO teacher, N sampling steps"),
-        Method("ddpm_1", "teacher", "ddpm", "DDPM-1", "the DDPM teacher sampled in one step",
-               num_steps=1),
-        Method("beso_1", "teacher", "beso", "BESO-1", "the BESO teacher sampled in one step",
-               num_steps=1),
-        Method("cd", "student", "beso", "CD",
-               "consistency distillation of the BESO teacher's ODE (one step)", algorithm="cd"),
-        Method("ctm", "student", "beso", "CTM",
-               "consistency trajectory model of the BESO teacher's ODE (one step)",
-               algorithm="ctm"),
-        Method("vdd_ddpm", "student", "ddpm", "VDD-DDPM",
-               "VDD distilled from the trained DDPM teacher", algorithm="vdd"),
-        Method("vdd_beso", "student", "beso", "VDD-BESO",
-               "VDD distilled from the trained BESO teacher", algorithm="vdd"),
-        Method("em_gpt", "student", "none", "EM-GPT",
-               "the MoE fitted to the demonstrations by expectation-maximisation",
-               algorithm="em"),
-        Method("imc_gpt", "student", "none", "IMC-GPT",
-               "the MoE fitted to the demonstrations by information-maximising curriculum",
-               algorithm="imc"),
-        Method("vdd", "student", "analytic", "VDD (exact score)",
-               "VDD from the exact score; experts start on spread-out demo actions, "
-               "duplicates re-seeded (ours)", algorithm="vdd"),
-        Method("vdd_published", "student", "analytic", "VDD (exact, published)",
-               "VDD from the exact score as published: random expert init, no re-seeding",
-               algorithm="vdd", overrides={"expert_init": "random", "reseed_every": 0}),
-    )
-}
-PAPER_ORDER = list(METHODS)  # the published table's column order, then ours
-
-ALGORITHM_CONFIGS = {"vdd": lambda **kw: cfgs.VDDConfig(**kw),
-                     "cd": lambda **kw: cfgs.CDConfig(**kw),
-                     "ctm": lambda **kw: cfgs.CTMConfig(**kw),
-                     "em": lambda **kw: cfgs.EMConfig(**kw),
-                     "imc": lambda **kw: cfgs.IMCConfig(**kw)}
+# (name, base method, label, description, fixed algorithm settings)
+VARIANTS = (("vdd_published", "vdd", "VDD (exact, published)",
+             "VDD from the exact score as published: random expert init, no re-seeding",
+             {"expert_init": "random", "reseed_every": 0}),)
 
 
-def _usable(task, teachers) -> list[str]:
-    return [n for n, m in METHODS.items()
+def trained_teachers() -> list[str]:
+    """The registered teacher kinds (what `Benchmark.teachers` may list)."""
+    return list(TEACHERS)
+
+
+def _students(spec) -> list[Method]:
+    stem, m = spec.method_name, []
+    if spec.source == "data":
+        return [Method(stem, "student", "none", spec.label, spec.description, spec.name)]
+    if spec.source == "ode":
+        kinds = [k for k in TEACHERS.values() if k.ode]
+        return [Method(stem if i == 0 else f"{stem}_{k.name}", "student", k.name, spec.label
+                       if i == 0 else f"{spec.label}-{k.label}",
+                       f"{spec.description}, from the {k.label} teacher", spec.name)
+                for i, k in enumerate(kinds)]
+    for k in TEACHERS.values():
+        m.append(Method(f"{stem}_{k.name}", "student", k.name, f"{spec.label}-{k.label}",
+                        f"{spec.label} from the trained {k.label} teacher's score", spec.name))
+    m.append(Method(stem, "student", "analytic", f"{spec.label} (exact score)",
+                    f"{spec.description}, from the task's exact score", spec.name))
+    return m
+
+
+def method_table() -> dict[str, Method]:
+    """Every method the registries give today, in the paper's column order, then the rest."""
+    methods = [Method(k.name, "teacher", k.name, k.label, f"the {k.label} teacher, N sampling "
+                      "steps") for k in TEACHERS.values()]
+    methods += [Method(f"{k.name}_1", "teacher", k.name, f"{k.label}-1",
+                       f"the {k.label} teacher sampled in one step", num_steps=1)
+                for k in TEACHERS.values()]
+    for spec in ALGORITHMS.values():
+        methods += _students(spec)
+    table = {m.name: m for m in methods}
+    for name, base, label, description, overrides in VARIANTS:
+        if base in table:
+            b = table[base]
+            table[name] = Method(name, b.role, b.teacher, label, description, b.algorithm,
+                                 overrides)
+    order = {n: i for i, n in enumerate(PAPER_ORDER)}  # the paper's columns first, as printed
+    return dict(sorted(table.items(), key=lambda item: order.get(item[0], len(order))))
+
+
+def _usable(table, task, teachers) -> list[str]:
+    return [n for n, m in table.items()
             if (m.teacher != "analytic" or hasattr(task, "target"))
-            and (m.teacher not in TRAINED_TEACHERS or m.teacher in teachers)]
+            and (m.teacher not in TEACHERS or m.teacher in teachers)]
 
 
-def resolve_methods(names, task, teachers=TRAINED_TEACHERS) -> list[Method]:
+def resolve_methods(names, task, teachers=None) -> list[Method]:
     """Check method names, and that the task and config can serve each method's teacher, before
-    any training. `teachers` are the trained teacher kinds the config provides."""
+    any training. `teachers` are the trained teacher kinds the config provides (default all)."""
+    table = method_table()
+    teachers = list(TEACHERS) if teachers is None else list(teachers)
     if isinstance(names, str) or not names:
         raise ConfigError(f"Benchmark.methods must be a non-empty list of names, got {names!r}")
-    unknown = [n for n in names if n not in METHODS]
+    unknown = [n for n in names if n not in table]
     if unknown:
-        raise ConfigError(f"unknown method(s) {unknown}; valid choices: {list(METHODS)}")
+        raise ConfigError(f"unknown method(s) {unknown}; valid choices: {list(table)}")
     if len(set(names)) != len(names):
         raise ConfigError(f"Benchmark.methods lists a method twice: {list(names)}")
-    methods = [METHODS[n] for n in names]
+    methods = [table[n] for n in names]
     for m in methods:
         if m.teacher == "analytic" and not hasattr(task, "target"):
             raise ConfigError(
                 f"method {m.name!r} needs the task's analytic target, and task "
                 f"{getattr(task, 'name', task)!r} has none; methods usable here: "
-                f"{_usable(task, teachers)}"
+                f"{_usable(table, task, teachers)}"
             )
-        if m.teacher in TRAINED_TEACHERS and m.teacher not in teachers:
+        if m.teacher in TEACHERS and m.teacher not in teachers:
             raise ConfigError(
                 f"method {m.name!r} needs a trained {m.teacher!r} teacher, and this config "
-                f"provides only {list(teachers)} (Benchmark.teachers); methods usable here: "
-                f"{_usable(task, teachers)}"
+                f"provides only {teachers} (Benchmark.teachers); methods usable here: "
+                f"{_usable(table, task, teachers)}"
             )
     return methods
 
 
-def student_config(task, method: Method | None = None) -> cfgs.MoEConfig:
+def student_config(task, method: Method | None = None) -> MoEConfig:
     """The MoE of a method: `student/MoEConfig...` bindings, refined per method under
     `student/<method>/MoEConfig...` (e.g. IMC's fixed expert width)."""
-    from bench.teacher_store import image_layout
-
     scope = f"student/{method.name}" if method else "student"
     with gin.config_scope(scope):
-        return cfgs.MoEConfig(obs_dim=task.obs_dim, action_dim=task.action_dim,
-                              window=task.window, **image_layout(task))
+        return configurable(MoEConfig)(obs_dim=task.obs_dim, action_dim=task.action_dim,
+                                       window=task.window, **image_layout(task))
 
 
 @gin.configurable(module="bench")
@@ -156,78 +165,38 @@ class StudentEncoder:
 
 
 def algorithm_config(method: Method):
+    """The method's algorithm config: bindings under its own scope, then its fixed settings."""
     with gin.config_scope(method.name):
-        return ALGORITHM_CONFIGS[method.algorithm](**method.overrides)
+        return configurable(ALGORITHMS[method.algorithm].config)(**method.overrides)
 
 
-@dataclass
-class BuiltMethod:
-    policy: torch.nn.Module  # a MoEPolicy, or a ConsistencyPolicy for CD / CTM
-    algorithm: Any  # an algorithm of distill.ALGORITHMS
-    params: dict[str, Any]  # flat settings to log
-
-    @property
-    def forward_passes(self) -> int:
-        """Network passes per action (CD / CTM may be sampled in several steps)."""
-        return getattr(self.policy.config, "num_steps", 1) if isinstance(
-            self.policy, ConsistencyPolicy) else 1
-
-
-def _check_teacher(method: Method, teacher) -> None:
-    if teacher is None or teacher.kind != method.teacher:
-        raise ValueError(f"method {method.name!r} needs a trained {method.teacher!r} teacher")
+def forward_passes(policy) -> int:
+    """Network passes per action (CD / CTM may be sampled in several steps)."""
+    if isinstance(policy, ConsistencyPolicy):
+        return getattr(policy.config, "num_steps", 1)
+    return 1
 
 
 def build_student(method: Method, task, dataset: dict[str, np.ndarray], seed: int, *,
-                  teacher=None) -> BuiltMethod:
-    """Seeded construction of a student policy and its algorithm.
-
-    Students of a trained `teacher` (a `bench.teacher_store.TrainedTeacher`) work in the
-    teacher's normalised space, so they take its normalisers; EM / IMC and VDD from the exact
-    score fit theirs on `dataset`.
-    """
+                  teacher: TrainedTeacher | None = None) -> BuiltStudent:
+    """Seeded construction of a student policy and its algorithm (the algorithm's registered
+    builder), with every setting it was built with in `params`."""
+    spec = ALGORITHMS[method.algorithm]
+    if method.teacher in TEACHERS and (teacher is None or teacher.kind != method.teacher):
+        raise ValueError(f"method {method.name!r} needs a trained {method.teacher!r} teacher")
     torch.manual_seed(seed)
     algo_cfg = algorithm_config(method)
-    params: dict[str, Any] = {}
-    if method.algorithm in ("cd", "ctm"):
-        _check_teacher(method, teacher)
-        param = algo_cfg.parameterization if method.algorithm == "cd" else "ctm"
-        cfg = ConsistencyConfig.from_teacher(teacher.policy.config, parameterization=param)
-        policy = ConsistencyPolicy(cfg)
-        algo = (CD if method.algorithm == "cd" else CTM)(policy, teacher.policy, algo_cfg)
-        params.update({f"student.{k}": v for k, v in cfg.to_dict().items()})
-    else:
-        student_cfg = student_config(task, method)
-        policy = MoEPolicy(student_cfg)
-        params.update({f"student.{k}": v for k, v in asdict(student_cfg).items()})
-        init = (torch.as_tensor(dataset["actions"]) if algo_cfg.expert_init == "data"
-                else None)
-        if method.algorithm in ("em", "imc"):
-            policy.fit_normalizers(dataset["obs"], dataset["actions"])
-            algo = (EM if method.algorithm == "em" else IMC)(policy, algo_cfg, init_actions=init)
-        elif method.teacher == "analytic":
-            policy.fit_normalizers(dataset["obs"], dataset["actions"])
-            score = GaussianMixtureScore.from_target(task.target, policy.action_normalizer)
-            algo = VDD(policy, score, algo_cfg, init_actions=init)
-        else:
-            from bench.teacher_store import score_adapter
-
-            _check_teacher(method, teacher)
-            policy.obs_normalizer.load_state_dict(teacher.policy.obs_normalizer.state_dict())
-            policy.action_normalizer.load_state_dict(
-                teacher.policy.action_normalizer.state_dict())
-            policy.fit_motion(dataset["obs"])  # through the teacher's obs normaliser
-            if student_cfg.cameras:
-                enc = StudentEncoder()
-                if enc.from_teacher:
-                    policy.load_image_encoder_from(teacher.policy.model.obs_embed)
-                if enc.freeze:
-                    policy.freeze_image_encoder()
-                params.update({"encoder.from_teacher": enc.from_teacher,
-                               "encoder.freeze": enc.freeze})
-            algo = VDD(policy, score_adapter(teacher), algo_cfg, init_actions=init)
-    params.update({f"{method.algorithm}.{k}": v for k, v in algo_cfg.to_dict().items()})
-    params.update({"method": method.name, "teacher": method.teacher, "seed": seed})
+    student = student_config(task, method) if spec.moe else None
+    encoder = StudentEncoder()
+    inputs = StudentInputs(
+        config=algo_cfg, dataset=dataset, student=student,
+        teacher=teacher.policy if teacher is not None else None,
+        score=score_adapter(teacher) if teacher is not None and spec.source == "score" else None,
+        target=task.target if method.teacher == "analytic" else None,
+        encoder_from_teacher=encoder.from_teacher, freeze_encoder=encoder.freeze)
+    built = spec.build(inputs)
+    params = {**built.params, **{f"{spec.name}.{k}": v for k, v in algo_cfg.to_dict().items()},
+              "method": method.name, "teacher": method.teacher, "seed": seed}
     if teacher is not None:
         params.update({"teacher.key": teacher.key, "teacher.path": str(teacher.path)})
-    return BuiltMethod(policy, algo, params)
+    return BuiltStudent(built.policy, built.algorithm, params)

@@ -7,7 +7,11 @@ of this code; our tasks are re-creations (see the envs README), so compare trend
 
 from __future__ import annotations
 
-__all__ = ["PUBLISHED"]
+__all__ = ["PUBLISHED", "PAPER_ORDER"]
+
+# the published tables' column order, then ours; methods not listed go last
+PAPER_ORDER = ("ddpm", "beso", "ddpm_1", "beso_1", "cd", "ctm", "vdd_ddpm", "vdd_beso", "em_gpt",
+               "imc_gpt", "vdd", "vdd_published")
 
 _COLUMNS = ("ddpm", "beso", "ddpm_1", "beso_1", "cd", "ctm", "vdd_ddpm", "vdd_beso")
 

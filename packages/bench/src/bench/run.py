@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         from bench.config import parse_gin
-        from bench.experiment import Benchmark
+        from bench.settings import Benchmark
 
         parse_gin(args.gin, args.binding)
         overrides = {}

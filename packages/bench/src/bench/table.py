@@ -93,10 +93,10 @@ def mean_interval(values: Sequence[float], *, confidence: float = CONFIDENCE
     return float(vals.mean() - half), float(vals.mean() + half)
 
 
-def summary_line(label: str, metrics: dict[str, float], *, levels=None) -> str:
-    """One method x seed's result as the progress line printed after it: rod tasks (`levels`
-    given, {} for none: graded levels' success appended) or the toy (`levels` None)."""
-    if levels is not None:
+def summary_line(label: str, metrics: dict[str, float], *, levels=()) -> str:
+    """One method x seed's result as the progress line printed after it: rollout metrics
+    (success, entropy; graded `levels`' success appended) or the toy's sample metrics."""
+    if "eval/success_rate" in metrics:
         graded = "".join(f", {name} {metrics[f'eval/{name}/success_rate']:.2f}"
                          for name in levels if f"eval/{name}/success_rate" in metrics)
         return (f"[bench] {label}: success {metrics['eval/success_rate']:.2f}, entropy "

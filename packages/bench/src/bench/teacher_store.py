@@ -26,17 +26,13 @@ import gin
 import numpy as np
 import torch
 
-from bench import configurables as cfgs
+from bench.gin_classes import configurable
 from bench.trainer import Trainer, TrainerConfig
-from teachers import BESOPolicy, DDPMPolicy, DiffusionAlgorithm, DiffusionPolicy
+from teachers import TEACHERS, DiffusionAlgorithm, DiffusionPolicy, TeacherTrainingConfig
 
-__all__ = ["TEACHER_KINDS", "teacher_configs", "teacher_key", "teacher_path", "is_cached",
-           "TrainedTeacher", "load_or_train_teacher", "score_adapter"]
+__all__ = ["teacher_configs", "teacher_key", "teacher_path", "is_cached", "TrainedTeacher",
+           "load_or_train_teacher", "score_adapter", "image_layout"]
 
-TEACHER_KINDS: dict[str, tuple[type[DiffusionPolicy], Callable]] = {
-    "beso": (BESOPolicy, lambda **kw: cfgs.BESOConfig(**kw)),
-    "ddpm": (DDPMPolicy, lambda **kw: cfgs.DDPMConfig(**kw)),
-}
 CACHE_FORMAT = 1  # bump when training code changes what a cached teacher means
 
 
@@ -51,11 +47,11 @@ def image_layout(task) -> dict[str, int]:
 
 def teacher_configs(kind: str, task):
     """(architecture config, training config) of a teacher kind, read under gin scope `kind`."""
-    _, make_cfg = TEACHER_KINDS[kind]
+    make_cfg = configurable(TEACHERS[kind].config)
     with gin.config_scope(kind):
         return (make_cfg(obs_dim=task.obs_dim, action_dim=task.action_dim, window=task.window,
                          **image_layout(task)),
-                cfgs.TeacherTrainingConfig())
+                configurable(TeacherTrainingConfig)())
 
 
 def teacher_key(kind: str, task, data_seed: int, arch, train, *,
@@ -112,7 +108,7 @@ def load_or_train_teacher(kind: str, task, dataset: dict[str, np.ndarray], data_
                           on_log: Callable[[int, dict], None] | None = None) -> TrainedTeacher:
     """Load the cached teacher for these settings, or train it (seeded by `train_seed`,
     default `data_seed`) and cache it."""
-    cls, _ = TEACHER_KINDS[kind]
+    cls = TEACHERS[kind].policy
     seed = data_seed if train_seed is None else train_seed
     arch, train, key, path = _entry(kind, task, data_seed, seed, cache_dir)
     if is_cached(path):
@@ -142,6 +138,4 @@ def load_or_train_teacher(kind: str, task, dataset: dict[str, np.ndarray], data_
 def score_adapter(teacher: TrainedTeacher):
     """The teacher's score adapter, its noise range read under gin scope `teacher.kind`."""
     with gin.config_scope(teacher.kind):
-        if teacher.kind == "beso":
-            return cfgs.BESOScore(teacher.policy)
-        return cfgs.DDPMScore(teacher.policy)
+        return configurable(TEACHERS[teacher.kind].score)(teacher.policy)

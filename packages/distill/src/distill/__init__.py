@@ -11,14 +11,21 @@ from distill.consistency_training import ConsistencyStats, ConsistencyTrainingCo
 from distill.ctm import CTM, CTMConfig
 from distill.em import EM, EMConfig, EMStats
 from distill.imc import IMC, IMCConfig, IMCStats
-from distill.registry import ALGORITHMS, get_algorithm
+from distill.builders import BuiltStudent, StudentInputs
+from distill.registry import ALGORITHMS, AlgorithmSpec, get_algorithm, register_algorithm
 from distill.score import GaussianMixtureScore, ScoreAdapter
 from distill.vdd import VDD, VDDConfig, VDDStats
 
 __version__ = "0.2.0"
 
-__all__ = ["ALGORITHMS", "get_algorithm", "CD", "CDConfig", "CTM", "CTMConfig",
+__all__ = ["ALGORITHMS", "AlgorithmSpec", "BuiltStudent", "StudentInputs", "get_algorithm",
+           "register_algorithm", "CD", "CDConfig", "CTM", "CTMConfig",
            "ConsistencyConfig", "ConsistencyPolicy", "ConsistencyStats",
            "ConsistencyTrainingConfig", "EM", "EMConfig", "EMStats", "IMC", "IMCConfig",
            "IMCStats", "GaussianMixtureScore", "ScoreAdapter", "VDD", "VDDConfig", "VDDStats",
            "__version__"]
+
+# the base of the MoE algorithms (VDD, EM, IMC) and of their stats
+from distill.mixture import MixtureAlgorithm, MixtureStats  # noqa: E402
+
+__all__ += ["MixtureAlgorithm", "MixtureStats"]

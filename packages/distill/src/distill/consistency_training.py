@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from distill.checks import check_positive_int
 from distill.consistency_policy import ConsistencyPolicy
 from teachers import EMA, BESOPolicy, karras_sigmas
 from teachers.base import eval_mode
@@ -43,10 +44,7 @@ class ConsistencyTrainingConfig:
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        for field in ("iterations", "batch_size"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}.{field} must be a positive int, got {value!r}")
+        check_positive_int(name, iterations=self.iterations, batch_size=self.batch_size)
         if not isinstance(self.num_levels, int) or self.num_levels < 2:
             raise ValueError(f"{name}.num_levels must be an int >= 2, got {self.num_levels!r}")
         if not self.lr > 0:

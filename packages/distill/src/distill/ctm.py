@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from distill.checks import check_positive_int
 from distill.consistency_training import ConsistencyTraining, ConsistencyTrainingConfig
 
 __all__ = ["CTMConfig", "CTM"]
@@ -36,10 +37,7 @@ class CTMConfig(ConsistencyTrainingConfig):
         super().__post_init__()
         if not self.dsm_weight >= 0:
             raise ValueError(f"CTMConfig.dsm_weight must be >= 0, got {self.dsm_weight!r}")
-        if not isinstance(self.max_teacher_steps, int) or self.max_teacher_steps < 1:
-            raise ValueError(
-                f"CTMConfig.max_teacher_steps must be an int >= 1, got {self.max_teacher_steps!r}"
-            )
+        check_positive_int(type(self).__name__, max_teacher_steps=self.max_teacher_steps)
 
 
 class CTM(ConsistencyTraining):

@@ -39,14 +39,15 @@ Shapes: B batch, T window, O obs, A action, Z experts, N = B * T points.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
-from distill.em import Batch, EMConfig, _FitFromData
-from moe import GaussianMixture, MoEPolicy
+from distill.checks import check_positive_number
+from distill.em import EMConfig
+from distill.mixture import Batch, MixtureAlgorithm, MixtureStats
+from moe import GaussianMixture
 
 __all__ = ["IMCConfig", "IMCStats", "IMC"]
 
@@ -60,9 +61,7 @@ class IMCConfig(EMConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not (isinstance(self.eta, (int, float)) and not isinstance(self.eta, bool)
-                and self.eta > 0 and math.isfinite(self.eta)):
-            raise ValueError(f"IMCConfig.eta must be a finite number > 0, got {self.eta!r}")
+        check_positive_number(type(self).__name__, eta=self.eta)
         if not isinstance(self.fit_covariance, bool):
             raise ValueError(
                 f"IMCConfig.fit_covariance must be a bool, got {self.fit_covariance!r}"
@@ -70,39 +69,29 @@ class IMCConfig(EMConfig):
 
 
 @dataclass(frozen=True)
-class IMCStats:
-    """What one `update` did; likelihoods are of the batch *before* the step, normalised units."""
+class IMCStats(MixtureStats):
+    """What one `update` did; likelihoods are of the batch *before* the step, normalised units.
 
-    expert_loss: float  # -sum_z sum_n c_z(n) log N_z(a_n|s_n)
-    gating_loss: float  # soft cross-entropy to p(z|n) (0 for a uniform gating)
+    expert_loss: -sum_z sum_n c_z(n) log N_z(a_n|s_n); gating_loss: soft cross-entropy to
+    p(z|n) (0 for a uniform gating).
+    """
+
     log_likelihood: float  # mean log q(a|s) of the batch under the mixture
     gating_entropy: float  # mean entropy of q(z|s), nats
     coverage: float  # mean over experts of exp(H[c_z]) / N: the fraction of the batch covered
     curriculum_entropy: float  # mean over experts of H[c_z], nats (at most log N)
     lr: float
 
-    @property
-    def loss(self) -> float:
-        return self.expert_loss
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-
-class IMC(_FitFromData):
+class IMC(MixtureAlgorithm):
     """`IMC(policy, config, *, init_actions=None)`: owns the optimisers; `update([batch])`
     recomputes the curricula and takes one step on experts and gating. Fit the policy's
     normalisers before constructing it."""
 
-    def __init__(
-        self, policy: MoEPolicy, config: IMCConfig, *, init_actions: torch.Tensor | None = None
-    ) -> None:
-        if not isinstance(config, IMCConfig):
-            raise TypeError(f"IMC needs an IMCConfig, got {type(config).__name__}")
-        super().__init__(policy, config, init_actions=init_actions)
+    CONFIG_CLS = IMCConfig
 
     def update(self, batches: Sequence[Batch]) -> IMCStats:
-        obs, actions = self._one_batch(batches)
+        obs, actions = self.single_batch(batches)
         self.policy.train()
         mix = self.policy(obs)
         log_w_BTZ = mix.log_weights  # gradient into the gating only
@@ -119,14 +108,14 @@ class IMC(_FitFromData):
             target_NZ = torch.softmax(log_c_NZ, dim=-1)  # p(z | n), uniform prior over z
             entropy_Z = -(c_NZ * log_c_NZ).sum(0)
         expert_loss = -(c_NZ * log_n_NZ).sum()
-        gating_loss = (-(target_NZ * log_w_NZ).sum(-1).mean()
-                       if self.gating_opt is not None else None)
-        lr = self._step(expert_loss, gating_loss)
+        gating_loss = self.gating_cross_entropy(target_NZ, log_w_NZ)
+        self.step(expert_loss=expert_loss, gating_loss=gating_loss)
+        lr = self.finish_iteration()
         return IMCStats(
             expert_loss=float(expert_loss.detach()),
             gating_loss=0.0 if gating_loss is None else float(gating_loss.detach()),
             log_likelihood=float(log_lik),
-            gating_entropy=self._gating_entropy(log_w_BTZ.detach()),
+            gating_entropy=self.gating_entropy(log_w_BTZ.detach()),
             coverage=float((entropy_Z.exp() / log_c_NZ.shape[0]).mean()),
             curriculum_entropy=float(entropy_Z.mean()),
             lr=lr,

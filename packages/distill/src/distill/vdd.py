@@ -24,13 +24,12 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from distill.checks import check_positive_int
+from distill.mixture import Batch, MixtureAlgorithm, MixtureStats, check_mixture_config
 from distill.score import ScoreAdapter
-from distill.optim import prepare_mixture
 from moe import GaussianMixture, MoEPolicy
 
 __all__ = ["VDDConfig", "VDDStats", "VDD"]
-
-Batch = dict[str, torch.Tensor]  # "obs" (B, T, O) and "actions" (B, T, A), raw units
 
 
 @dataclass(frozen=True)
@@ -51,53 +50,35 @@ class VDDConfig:
     reseed_below: float = 0.6  # move an expert whose own samples it explains less than this
 
     def __post_init__(self) -> None:
-        for name in ("iterations", "batch_size", "num_samples", "cmp_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"VDDConfig.{name} must be a positive int, got {value!r}")
-        for name in ("lr", "gating_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"VDDConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        if self.expert_init not in ("data", "random"):
-            raise ValueError(
-                f"VDDConfig.expert_init must be 'data' or 'random', got {self.expert_init!r}"
-            )
+        check_mixture_config(self)
+        name = type(self).__name__
+        check_positive_int(name, num_samples=self.num_samples, cmp_steps=self.cmp_steps)
         if self.reseed_every < 0 or not 0.0 <= self.reseed_until <= 1.0:
             raise ValueError(
-                f"VDDConfig needs reseed_every >= 0 and reseed_until in [0, 1], got "
+                f"{name} needs reseed_every >= 0 and reseed_until in [0, 1], got "
                 f"{self.reseed_every!r} and {self.reseed_until!r}"
             )
-        if self.grad_clip < 0 or not 0.0 < self.reseed_below <= 1.0:
-            raise ValueError(
-                f"VDDConfig needs grad_clip >= 0 and reseed_below in (0, 1], got "
-                f"{self.grad_clip!r} and {self.reseed_below!r}"
-            )
+        if not 0.0 < self.reseed_below <= 1.0:
+            raise ValueError(f"{name}.reseed_below must lie in (0, 1], got {self.reseed_below!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 @dataclass(frozen=True)
-class VDDStats:
-    """What one `update` did (means over its expert steps)."""
+class VDDStats(MixtureStats):
+    """What one `update` did (expert_loss and expert_entropy: means over its expert steps)."""
 
-    expert_loss: float
-    gating_loss: float
     expert_entropy: float  # mean analytic entropy of the experts (normalised actions)
     gating_entropy: float  # mean entropy of q(z | s), in nats
     lr: float
     reseeded: int  # experts moved this iteration
 
-    @property
-    def loss(self) -> float:
-        return self.expert_loss
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-
-class VDD:
+class VDD(MixtureAlgorithm):
     """The VDD algorithm: owns the optimisers; `update(batches)` runs one iteration."""
+
+    CONFIG_CLS = VDDConfig
 
     def __init__(
         self,
@@ -109,10 +90,8 @@ class VDD:
     ) -> None:
         if not isinstance(score, ScoreAdapter):
             raise TypeError(f"VDD needs a score adapter with score(actions, obs), got {score!r}")
-        self.policy, self.teacher, self.config = policy, score, config
-        self.expert_opt, self.gating_opt, self.schedulers = prepare_mixture(
-            policy, config, init_actions=init_actions)
-        self.iteration = 0
+        self.teacher = score
+        super().__init__(policy, config, init_actions=init_actions)
 
     @property
     def batches_per_update(self) -> int:
@@ -121,16 +100,14 @@ class VDD:
     # ------------------------------------------------------------------ one iteration
     def update(self, batches: Sequence[Batch]) -> VDDStats:
         if len(batches) != self.config.cmp_steps:
-            raise ValueError(f"VDD.update needs {self.config.cmp_steps} batches, got {len(batches)}")
+            raise ValueError(
+                f"VDD.update needs {self.config.cmp_steps} batches, got {len(batches)}")
         self.policy.train()
         normed = [self.policy.normalize_batch(b) for b in batches]
         expert = [self._expert_step(obs) for obs, _ in normed]
         gating_loss, gating_entropy = self._gating_step(*normed[-1])
         reseeded = self._maybe_reseed(*normed[-1])
-        lr = self.expert_opt.param_groups[0]["lr"]
-        for s in self.schedulers:
-            s.step()
-        self.iteration += 1
+        lr = self.finish_iteration()
         return VDDStats(
             expert_loss=sum(e[0] for e in expert) / len(expert),
             gating_loss=gating_loss,
@@ -163,11 +140,7 @@ class VDD:
         entropy_BTZ = mix.entropies()
         per_expert_BTZ = (surrogate_BTZV + log_resp_BTZV).mean(-1) + entropy_BTZ
         loss = -(det.weights * per_expert_BTZ).sum(-1).mean()
-        self.expert_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if c.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.policy.expert_parameters(), c.grad_clip)
-        self.expert_opt.step()
+        self.step(expert_loss=loss)
         return float(loss.detach()), float(entropy_BTZ.detach().mean())
 
     def _gating_step(self, obs_BTO: torch.Tensor, actions_BTA: torch.Tensor) -> tuple[float, float]:
@@ -179,13 +152,9 @@ class VDD:
             means, tril = p.experts(feat)
         log_w = p.gating(feat)
         mix = GaussianMixture(log_w.detach(), means, tril)
-        resp = mix.responsibilities(actions_BTA)
-        loss = -(resp * log_w).sum(-1).mean()
-        self.gating_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.gating_opt.step()
-        entropy = -(log_w.exp() * log_w).sum(-1).mean()
-        return float(loss.detach()), float(entropy.detach())
+        loss = self.gating_cross_entropy(mix.responsibilities(actions_BTA), log_w)
+        self.step(gating_loss=loss)
+        return float(loss.detach()), self.gating_entropy(log_w.detach())
 
     # ------------------------------------------------------------------ re-seeding
     @torch.no_grad()
@@ -219,7 +188,8 @@ class VDD:
         mix = self.policy(obs_BTO)
         a_BTZVA = mix.rsample_experts(num_samples)
         log_joint = mix.expert_log_prob(a_BTZVA) + mix.log_weights[:, :, None, None, :]
-        own = torch.diagonal(log_joint, dim1=2, dim2=4) - torch.logsumexp(log_joint, -1).transpose(2, 3)
+        own = (torch.diagonal(log_joint, dim1=2, dim2=4)
+               - torch.logsumexp(log_joint, -1).transpose(2, 3))
         return own.exp().mean(dim=(0, 1, 2))
 
     def _move_expert(self, z: int, *, target: torch.Tensor, current: torch.Tensor) -> None:

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.d3il.demonstrator import Episode, run_episode
-from envs.d3il.tasks import ROD_TASKS, load_object
+from envs.demonstrator import Episode, run_episode
 from envs.image_store import IMAGE_FILE, ImageFrames, ImageWriter, PackedWindows, packed_windows
+from envs.task_specs import ROD_TASKS, load_object
 
 __all__ = ["DATASET_FORMAT", "dataset_key", "episode_seed", "generate_episodes",
            "save_episodes", "load_episodes", "load_or_generate", "make_windows", "CachedDataset"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.d3il.demonstrator import Episode
+from envs.demonstrator import Episode
 
 __all__ = ["read_d4rl_hdf5", "write_d4rl_hdf5", "read_minari"]
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from functools import partial
-
-from envs.d3il.tasks import ROD_TASKS
 from envs.rollout_task import RolloutTask
+from envs.task_specs import ROD_TASKS
 from envs.toy2d import Toy2D
 
 TASKS: dict = {"toy2d": Toy2D, **{name: partial(RolloutTask, name) for name in ROD_TASKS}}

@@ -1,10 +1,10 @@
-"""A rod task as the benchmark sees it: dimensions, cached demonstration windows, evaluation.
+"""A rollout task as the benchmark sees it: dimensions, cached demonstration windows, evaluation.
 
-`RolloutTask(name="avoiding")` (or any name of `envs.d3il.tasks.ROD_TASKS`: "aligning",
-"pushing", "sorting", "sorting_image", "stacking", "stacking_image", "block_push", ...) ties
-together the env, the scripted demonstrator, the Minari-cached dataset and the parallel
-evaluation runner, with the original dataset and evaluation sizes as defaults (0 = the task's
-default; TASKS.md).
+`RolloutTask(name="avoiding")` (or any name of `envs.task_specs.ROD_TASKS`: "aligning",
+"pushing", "sorting", "sorting_image", "stacking", "stacking_image", "block_push", "kitchen",
+...) ties together the env, the scripted demonstrator, the Minari-cached dataset and the
+parallel evaluation runner, with the original dataset and evaluation sizes as defaults (0 = the
+task's default, resolved at construction; TASKS.md). It implements `envs.Task`.
 
 Image tasks (`spec.observation == "image"`) observe the packed image observation (robot state +
 camera pixels, see `envs.d3il.base`); `image_layout()` tells a policy how to split it.
@@ -12,13 +12,14 @@ camera pixels, see `envs.d3il.base`); `image_layout()` tells a policy how to spl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from envs.d3il.tasks import ROD_TASKS, RodTaskSpec, load_object
+from envs.task import TaskEvaluation
+from envs.task_specs import ROD_TASKS, RodTaskSpec, load_object
 
 __all__ = ["RolloutTask"]
 
@@ -28,15 +29,21 @@ class RolloutTask:
     """One rod task with its data and evaluation settings (gin: `RolloutTask.name = ...`)."""
 
     name: str
-    num_demos: int = 0  # 0: the original size (avoiding 96, aligning 900, pushing 1800)
+    # 0 as input: the task's original size (avoiding 96, aligning 900, pushing 1800); holds the
+    # resolved size after construction
+    num_demos: int = 0
     window: int = 5  # observation window of the policies (published: 5)
-    eval_contexts: int = 0  # 0: the original evaluation (avoiding 1 x 480, aligning 60 x 8,
-    eval_rollouts: int = 0  #    pushing 30 x 16)
+    # evaluation: contexts x rollouts per context; 0 as input: the original evaluation (avoiding
+    # 1 x 480, aligning 60 x 8, pushing 30 x 16); hold the resolved counts after construction
+    eval_contexts: int = 0
+    eval_rollouts: int = 0
     num_envs: int = 0  # envs per evaluation wave (subprocesses); 0: one per core
     workers: int = 0  # data-generation workers; 0: one per core
     # train on recorded data instead of the demonstrator's: a D4RL-layout HDF5 file (.hdf5,
     # .h5) or a Minari dataset folder (e.g. kitchen-mixed); "" generates and caches as usual
     dataset_path: str = ""
+    # recorded data: keep the first this many episodes (0: all); the num_demos given as input
+    _recorded_limit: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.name not in ROD_TASKS:
@@ -51,6 +58,11 @@ class RolloutTask:
         if self.dataset_path and not Path(self.dataset_path).exists():
             raise ValueError(f"RolloutTask.dataset_path {self.dataset_path!r} does not exist; "
                              "give a D4RL-layout .hdf5 file or a Minari dataset folder")
+        spec = self.spec
+        object.__setattr__(self, "_recorded_limit", self.num_demos)
+        object.__setattr__(self, "num_demos", self.num_demos or spec.num_demos)
+        object.__setattr__(self, "eval_contexts", self.eval_contexts or spec.eval_contexts)
+        object.__setattr__(self, "eval_rollouts", self.eval_rollouts or spec.eval_rollouts)
 
     # ------------------------------------------------------------------ description
     @property
@@ -94,21 +106,9 @@ class RolloutTask:
     def num_modes(self) -> int:
         return self.spec.num_modes
 
-    @property
-    def demos(self) -> int:
-        return self.num_demos or self.spec.num_demos
-
-    @property
-    def contexts(self) -> int:
-        return self.eval_contexts or self.spec.eval_contexts
-
-    @property
-    def rollouts(self) -> int:
-        return self.eval_rollouts or self.spec.eval_rollouts
-
     def data_settings(self) -> dict:
         """What determines the training data (keys teacher caches; not eval or worker counts)."""
-        settings = {"name": self.name, "num_demos": self.demos, "window": self.window}
+        settings = {"name": self.name, "num_demos": self.num_demos, "window": self.window}
         if self.dataset_path:  # recorded data: named by its path and size
             path = Path(self.dataset_path).absolute()
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) \
@@ -130,12 +130,12 @@ class RolloutTask:
 
         if self.dataset_path:
             return self._read_recorded()
-        return load_or_generate(self.name, self.demos, seed, cache_dir=cache_dir,
+        return load_or_generate(self.name, self.num_demos, seed, cache_dir=cache_dir,
                                 workers=self.workers or None, progress=progress)
 
     def _read_recorded(self):
-        """The episodes of `dataset_path`, checked against the task's sizes (`num_demos`, if
-        set, keeps the first that many)."""
+        """The episodes of `dataset_path`, checked against the task's sizes (a `num_demos`
+        given at construction keeps the first that many)."""
         from envs.datasets import CachedDataset
         from envs.recorded import read_d4rl_hdf5, read_minari
 
@@ -148,8 +148,8 @@ class RolloutTask:
             raise ValueError(f"{path} has observations of {obs_dim} and actions of {act_dim} "
                              f"values, task {self.name!r} expects {self.obs_dim} and "
                              f"{self.action_dim}; give data recorded on this task")
-        if self.num_demos:
-            episodes = episodes[: self.num_demos]
+        if self._recorded_limit:
+            episodes = episodes[: self._recorded_limit]
         return CachedDataset(episodes, path, "recorded", True)
 
     def make_dataset(self, seed: int, *, cache_dir: str | Path = "outputs/cache",
@@ -164,17 +164,24 @@ class RolloutTask:
         windows["modes"] = np.array([ep.mode for ep in data.episodes], dtype=np.int64)
         return windows
 
+    def timing_window(self, dataset: dict) -> np.ndarray:
+        """One observation window (T, O) to time inference on: the dataset's first."""
+        return dataset["obs"][0]
+
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, policy, *, seed: int, parallel: bool = True, videos: int = 0,
                  video_dir: str | Path | None = None, progress: bool = True,
-                 reference_modes=None):
+                 reference_modes=None) -> TaskEvaluation:
         """Roll `policy` (batch obs -> batch actions, optional reset()) out for the task's
-        contexts x rollouts on vector envs; returns `envs.evaluation.EvalResult`.
-        `reference_modes` (the demonstrations' modes) adds the mode KL to the metrics."""
+        contexts x rollouts on vector envs. Metrics are the runner's (`envs.evaluation`);
+        `raw` is its `EvalResult` (records, contexts). `reference_modes` (the demonstrations'
+        modes) adds the mode KL to the metrics."""
         from envs.evaluation import evaluate
 
-        return evaluate(self.env_factory(), policy, num_modes=self.num_modes,
-                        contexts=self.contexts, rollouts_per_context=self.rollouts, seed=seed,
-                        num_envs=self.num_envs or None, parallel=parallel, videos=videos,
-                        video_dir=video_dir, progress=progress, levels=self.levels or None,
-                        reference_modes=reference_modes)
+        result = evaluate(self.env_factory(), policy, num_modes=self.num_modes,
+                          contexts=self.eval_contexts, rollouts_per_context=self.eval_rollouts,
+                          seed=seed, num_envs=self.num_envs or None, parallel=parallel,
+                          videos=videos, video_dir=video_dir, progress=progress,
+                          levels=self.levels or None, reference_modes=reference_modes)
+        return TaskEvaluation(metrics=result.metrics, samples=None,
+                              video_paths=list(result.video_paths), raw=result)

@@ -3,7 +3,7 @@
 The state does not matter (one constant observation), so the policy must represent the
 multimodal action distribution itself. Demonstrations are samples of the target; the
 analytic score stands in for a teacher, which makes distillation checkable exactly.
-Only numpy is needed here.
+Only numpy is needed here; the scoring of a policy is `envs.toy_scoring` (`Toy2D.evaluate`).
 
 Shapes: N points, K target modes, Z experts, A = 2 action dims.
 """
@@ -11,8 +11,11 @@ Shapes: N points, K target modes, Z experts, A = 2 action dims.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from envs.task import TaskEvaluation
 
 __all__ = [
     "GaussianMixtureTarget", "ring_layout", "grid_layout", "Toy2D",
@@ -153,16 +156,46 @@ class Toy2D:
         """What determines the demonstrations (keys the teacher cache): every setting."""
         return asdict(self)
 
+    @property
+    def levels(self) -> dict[str, int]:
+        """No graded success levels (the `Task` protocol)."""
+        return {}
+
+    @property
+    def is_image(self) -> bool:
+        return False
+
+    @property
+    def reports_mode_kl(self) -> bool:
+        return False
+
     def observation(self, n: int) -> np.ndarray:
         """n constant observation windows (n, 1, 1)."""
         return np.zeros((n, self.window, self.obs_dim), dtype=np.float32)
 
-    def make_dataset(self, seed: int, num_demos: int | None = None) -> dict[str, np.ndarray]:
-        """Demonstrations: obs (N, 1, 1), actions (N, 1, 2), mode (N,). Seeded, float32."""
+    def timing_window(self, dataset: dict | None = None) -> np.ndarray:
+        """The observation window (1, 1) to time inference on (`dataset` is not needed)."""
+        return self.observation(1)[0]
+
+    def make_dataset(self, seed: int, num_demos: int | None = None, *,
+                     cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
+        """Demonstrations: obs (N, 1, 1), actions (N, 1, 2), mode (N,). Seeded, float32.
+        Generated in memory: `cache_dir` is accepted for the `Task` protocol and ignored."""
         n = self.num_demos if num_demos is None else num_demos
         x, modes = self.target.sample(n, np.random.default_rng(seed))
         return {"obs": self.observation(n), "actions": x[:, None, :].astype(np.float32),
                 "mode": modes}
+
+    def evaluate(self, policy, *, seed: int, num_samples: int = 10_000,
+                 reference: np.ndarray | None = None) -> TaskEvaluation:
+        """Score `policy` (`envs.toy_scoring.ToyPolicy`) against the exact target: sample
+        metrics of `num_samples` draws, the mixture metrics when the policy has `mixture` and
+        `log_prob`, and `energy_distance_teacher` to `reference` (a teacher's samples (M, A))
+        when given; `samples` of the result are the draws (N, A)."""
+        from envs.toy_scoring import evaluate_toy_policy
+
+        return evaluate_toy_policy(self, policy, seed=seed, num_samples=num_samples,
+                                   reference=reference)
 
 
 # --------------------------------------------------------------------------- metrics

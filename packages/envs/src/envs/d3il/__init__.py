@@ -1,6 +1,6 @@
-"""The D3IL rod tasks in MuJoCo: Avoiding, Aligning, Pushing (gymnasium API)."""
+"""The D3IL tasks in MuJoCo (gymnasium API): Avoiding, Aligning, Pushing and Sorting on the rod
+scene, Stacking with a parallel gripper; their scripted demonstrators (`*_demo`); the shared rod
+env (`base`), scenes (`scene`, `gripper_scene`), geometry and push planning.
 
-import os
-
-# Headless rendering on the CPU: EGL works without a display (must be set before mujoco loads).
-os.environ.setdefault("MUJOCO_GL", "egl")
+Block Push (`envs.block_push`) reuses the rod env; Relay Kitchen is `envs.kitchen`.
+"""

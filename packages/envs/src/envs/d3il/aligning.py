@@ -148,7 +148,7 @@ class AligningEnv(RodTaskEnv):
     def box_quat(self) -> np.ndarray:
         return self.data.xquat[self._box_body].copy()
 
-    def observation(self) -> np.ndarray:
+    def state_observation(self) -> np.ndarray:
         return np.concatenate([self.des, self.tcp, self.box_pos, self.box_quat,
                                self.data.mocap_pos[self._mocap],
                                self.data.mocap_quat[self._mocap]])

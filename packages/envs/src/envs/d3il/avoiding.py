@@ -96,7 +96,7 @@ class AvoidingEnv(RodTaskEnv):
         self._obstacle_geoms = [self.model.geom(f"obstacle{i}").id for i in range(len(OBSTACLES))]
         self._levels: list[int] = []  # sides decided so far
 
-    def observation(self) -> np.ndarray:
+    def state_observation(self) -> np.ndarray:
         return np.concatenate([self.des[:2], self.tcp[:2]])
 
     def is_success(self) -> bool:

@@ -1,5 +1,6 @@
-"""The shared gymnasium env of the rod tasks: desired-position actions, the rod controller,
-seeded contexts, success/failure, mode tracking and headless rendering.
+"""The shared gymnasium env of the rod tasks (Avoiding, Aligning, Pushing, Sorting, Stacking,
+and Block Push in `envs.block_push`): desired-position actions, the Cartesian controller (rod or
+gripper), seeded contexts, success/failure, mode tracking and headless rendering.
 
 A task subclass supplies its scene bodies, its context (sampled or given through
 `reset(options={"context": ...})`), its observation, and its success / failure / mode rules.
@@ -8,13 +9,14 @@ position equals the TCP. Episodes end on success, failure or after `max_steps` (
 `info` carries "success", "failure", "mode" (-1 until known) and "context"; tasks with graded
 success (Stacking-1/-2/-3) add "levels": {name: (success, mode)} (see `levels`).
 
-Observations: `observation="state"` (default) gives the task's state vector (`observation()`);
-`observation="image"` gives the packed image observation of the image variants: the robot
-state (`image_state()`: desired and current TCP position) followed by the pixels of the
-`cameras` (overview and in-hand, `image_size` square, RGB) as values 0..255, camera-major,
-channels first: [state (S), cam0 (3, H, W), cam1 (3, H, W)] flattened. One flat float vector
-keeps every policy, dataset window and vector env working unchanged; image policies split it
-again (`moe.ImageObsEmbedding`).
+Observations: `configured_observation()` is what `reset` and `step` return, of the kind
+configured: `observation="state"` (default) gives the task's state vector
+(`state_observation()`, a task hook); `observation="image"` gives the packed image observation
+of the image variants: the robot state (`image_state()`: desired and current TCP position)
+followed by the pixels of the `cameras` (overview and in-hand, `image_size` square, RGB) as
+values 0..255, camera-major, channels first: [state (S), cam0 (3, H, W), cam1 (3, H, W)]
+flattened. One flat float vector keeps every policy, dataset window and vector env working
+unchanged; image policies split it again (`moe.ImageObsEmbedding`).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def _close_renderers() -> None:
 
 
 class RodTaskEnv(gym.Env):
-    """Base of Avoiding, Aligning and Pushing (see their docstrings for the task rules)."""
+    """Base of the rod tasks (see each task's docstring for its rules)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 1000 // FRAME_SKIP}
 
@@ -144,7 +146,8 @@ class RodTaskEnv(gym.Env):
     def apply_context(self, context: np.ndarray) -> None:
         """Place the task's bodies for `context` (qpos of free joints, target poses)."""
 
-    def observation(self) -> np.ndarray:
+    def state_observation(self) -> np.ndarray:
+        """The task's state vector (obs_dim,), whatever observation kind is configured."""
         raise NotImplementedError
 
     def is_success(self) -> bool:
@@ -186,7 +189,7 @@ class RodTaskEnv(gym.Env):
         mujoco.mj_forward(self.model, self.data)
         self.steps, self.mode = 0, -1
         self._reset_task()
-        return self.observe(), self._info(False, False)
+        return self.configured_observation(), self._info(False, False)
 
     def _reset_task(self) -> None:
         """Per-episode task state (mode trackers)."""
@@ -203,13 +206,14 @@ class RodTaskEnv(gym.Env):
         success, failure = self.is_success(), self.is_failure()
         terminated = success or failure
         truncated = not terminated and self.steps >= self.max_steps
-        return (self.observe(), float(success), terminated, truncated,
+        return (self.configured_observation(), float(success), terminated, truncated,
                 self._info(success, failure))
 
-    def observe(self) -> np.ndarray:
-        """The observation of the configured kind (state vector or packed image observation)."""
+    def configured_observation(self) -> np.ndarray:
+        """The observation of the configured kind: `state_observation()`, or the packed image
+        observation [image_state(), camera pixels]."""
         if self.observation_mode == "state":
-            return self.observation()
+            return self.state_observation()
         pixels = self.render_cameras()  # (K, H, W, 3) uint8
         return np.concatenate([self.image_state(),
                                pixels.transpose(0, 3, 1, 2).reshape(-1).astype(np.float64)])

@@ -1,4 +1,5 @@
-"""Planar pose helpers shared by the D3IL tasks (quaternions are MuJoCo's w, x, y, z)."""
+"""Planar pose helpers of the rod tasks (the D3IL tasks and Block Push); quaternions are
+MuJoCo's (w, x, y, z)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ fingers. Physics as scene.py: 1 ms steps, 35 per env step.
 
 from __future__ import annotations
 
-from envs.d3il.scene import TABLE_CONTACT, TIMESTEP
+from envs.d3il.scene import scene_preamble
 
 __all__ = ["gripper_scene_xml", "FINGER_HALF", "MAX_WIDTH", "PAD_FRICTION"]
 
@@ -32,27 +32,9 @@ def gripper_scene_xml(*, name: str, bodies: str, hand_start: tuple[float, float,
     kv = 2.0 * (kp * 1.2) ** 0.5  # about critically damped for the hand's moving mass
     kv_yaw = 2.0 * (kp_yaw * 0.012) ** 0.5
     kv_finger = 2.0 * (kp_finger * 0.05) ** 0.5
-    return f"""
-<mujoco model="{name}">
-  <option timestep="{TIMESTEP}" integrator="implicitfast" cone="elliptic" impratio="10"/>
-  <compiler angle="radian" autolimits="true"/>
-  <visual>
-    <quality shadowsize="0" offsamples="0"/>
-    <global offwidth="640" offheight="480"/>
-  </visual>
-  <asset>
-    <texture name="grid" type="2d" builtin="checker" rgb1="0.82 0.80 0.76" rgb2="0.76 0.74 0.70"
-             width="256" height="256"/>
-    <material name="table" texture="grid" texrepeat="8 8"/>
-    {extra_assets}
-  </asset>
-  <worldbody>
-    <light pos="0.5 0 1.5" dir="0 0 -1" directional="true"/>
-    <geom name="table" type="box" pos="0.5 0 -0.02" size="0.6 0.6 0.02" material="table"
-          friction="0.6 0.005 0.0001" {TABLE_CONTACT}/>
-    <camera name="overview" pos="1.05 0 1.2" xyaxes="0 1 0 -0.909 0 0.417" fovy="45"/>
-    <camera name="top" pos="0.5 0.02 1.05" xyaxes="1 0 0 0 1 0" fovy="45"/>
-    <body name="hand" pos="{x} {y} {z}" gravcomp="1">
+    preamble = scene_preamble(name=name, impratio=10, table_friction="0.6 0.005 0.0001",
+                              extra_assets=extra_assets)
+    return preamble + f"""    <body name="hand" pos="{x} {y} {z}" gravcomp="1">
       <joint name="hand_x" type="slide" axis="1 0 0" damping="5"/>
       <joint name="hand_y" type="slide" axis="0 1 0" damping="5"/>
       <joint name="hand_z" type="slide" axis="0 0 1" damping="5"/>

@@ -1,21 +1,29 @@
-"""Planar planning helpers of the scripted pushing demonstrators (Pushing, Sorting).
+"""Planar planning and the shared push logic of the scripted pushing demonstrators (Pushing,
+Sorting, Block Push).
 
 The rod is a point that keeps out of circles around the cubes (centre, radius); a cube is
 pushed along straight segments by a rod lined up behind it. `detour` is the greedy one-circle
 tangent rule of the Pushing demonstrator; `route` finds the shortest way around several,
 possibly overlapping circles (a visibility graph over points on the circles), for scenes with
 many cubes where the greedy rule can get trapped between two circles.
+
+What the demonstrators share beyond geometry: `PushControl` (when the rod counts as lined up
+behind a cube and pushing it, and the step it takes while pushing or approaching),
+`bent_goal` (the curved aim of a push) and `next_stage` (which push of a fixed plan of
+(object, target) pushes is due).
 """
 
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 
 import numpy as np
 
 from envs.d3il.pushing import CUBE_HALF
 
-__all__ = ["perp", "unit", "extent", "segment_dist", "detour", "route", "segments_clearance"]
+__all__ = ["perp", "unit", "extent", "segment_dist", "detour", "route", "segments_clearance",
+           "PushControl", "bent_goal", "next_stage"]
 
 
 def perp(u: np.ndarray) -> np.ndarray:
@@ -138,3 +146,79 @@ def route(p: np.ndarray, q: np.ndarray, obstacles: list[tuple[np.ndarray, float]
     while prev[k] != 0:
         k = prev[k]
     return nodes[k]
+
+
+# ---------------------------------------------------------------------- push logic
+@dataclass(frozen=True, kw_only=True)
+class PushControl:
+    """How a demonstrator pushes: the lined-up test with hysteresis and the step it takes.
+
+    Along the push direction d, with s the rod's distance ahead of the cube centre and lat its
+    offset across: a rod starts pushing when |lat| < start_lat and -contact - gap - start_behind
+    < s < -contact + start_ahead, and keeps pushing within the looser hold_* bounds (contact:
+    the cube's extent along d plus the rod radius; gap: the demonstrator's line-up distance).
+    """
+
+    max_lead: float  # the most the desired position may run ahead of the TCP (m)
+    hold_lat: float = 0.025
+    hold_behind: float = 0.03
+    hold_ahead: float = 0.02
+    start_lat: float = 0.01
+    start_behind: float = 0.015
+    start_ahead: float = 0.01
+    steer: float = 0.5  # lateral correction per step while pushing, per unit of lat
+
+    def base(self, des: np.ndarray, tcp: np.ndarray) -> np.ndarray:
+        """Where the next step starts: the desired position, or, when it ran more than
+        max_lead ahead of a blocked rod, the point max_lead ahead of the TCP."""
+        lead, lead_norm = unit(des - tcp)
+        return des if lead_norm < self.max_lead else tcp + lead * self.max_lead
+
+    def pushing(self, tcp: np.ndarray, c: np.ndarray, d: np.ndarray, contact: float,
+                gap: float, was_pushing: bool) -> tuple[bool, float]:
+        """Whether the rod at `tcp` pushes the cube at `c` along d now, and its offset across
+        d (lat)."""
+        rel = tcp - c
+        s, lat = float(np.dot(rel, d)), float(np.dot(rel, perp(d)))
+        if was_pushing:
+            return (abs(lat) < self.hold_lat
+                    and -contact - gap - self.hold_behind < s < -contact + self.hold_ahead), lat
+        return (abs(lat) < self.start_lat
+                and -contact - gap - self.start_behind < s < -contact + self.start_ahead), lat
+
+    def push_step(self, d: np.ndarray, lat: float, pace: float) -> np.ndarray:
+        """A push step: `pace` along d, steering back onto the line through the cube centre."""
+        return d * pace - perp(d) * np.clip(self.steer * lat, -pace, pace)
+
+    @staticmethod
+    def approach_step(base: np.ndarray, waypoint: np.ndarray, travel: float) -> np.ndarray:
+        """A step of at most `travel` from `base` toward `waypoint` (on the way to line up)."""
+        to_way, dist = unit(waypoint - base)
+        return to_way * min(travel, dist)
+
+
+def bent_goal(goal: np.ndarray, c: np.ndarray, bend: float) -> np.ndarray:
+    """Where a cube at `c` heads for `goal`: aimed `bend` to the side (a curved push path),
+    fading out over the last 0.2 m down to 0.06 m from the goal."""
+    u, dist = unit(goal - c)
+    fade = np.clip((dist - 0.06) / 0.2, 0.0, 1.0)
+    return goal + perp(u) * bend * fade
+
+
+def next_stage(plan: list[tuple[int, int]], objects: np.ndarray, targets: np.ndarray, *,
+               placed: list[bool], started: list[bool], stop: np.ndarray,
+               placed_tol: float) -> int:
+    """The first push of `plan` [(object, target) per stage] still to do, or -1 when done.
+
+    An object closer than stop[stage] to its target (centre xy, objects (K, >= 2)) is placed;
+    a placed one knocked further than `placed_tol` away counts again (its stage restarts).
+    Updates `placed` and `started` in place."""
+    for stage, (obj, target) in enumerate(plan):
+        dist = float(np.linalg.norm(objects[obj, :2] - targets[target]))
+        if placed[stage] and dist > placed_tol:
+            placed[stage], started[stage] = False, False
+        if not placed[stage] and dist < stop[stage]:
+            placed[stage] = True
+        if not placed[stage]:
+            return stage
+    return -1

@@ -138,7 +138,7 @@ class PushingEnv(RodTaskEnv):
         q = self.data.qpos[adr: adr + 7]
         return np.array([q[0], q[1], quat_yaw(q[3:7])])
 
-    def observation(self) -> np.ndarray:
+    def state_observation(self) -> np.ndarray:
         parts = [self.des[:2], self.tcp[:2]]
         for name in ("red", "green"):
             x, y, yaw = self.cube_pose(name)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.d3il.push_planning import detour, extent, perp, segment_dist, unit
+from envs.d3il.push_planning import (
+    PushControl, bent_goal, detour, extent, next_stage, perp, segment_dist, unit,
+)
 from envs.d3il.pushing import CUBE_HALF, NUM_MODES, TARGETS
 from envs.d3il.scene import ROD_RADIUS
 
@@ -27,7 +29,7 @@ __all__ = ["PushingDemonstrator"]
 _CLEAR = CUBE_HALF * np.sqrt(2.0) + ROD_RADIUS + 0.008  # rod-centre keep-out radius per cube
 _CLEAR_OWN = CUBE_HALF * np.sqrt(2.0) + ROD_RADIUS + 0.003  # ... for the cube being lined up
 _PLACED_TOL = 0.04  # a placed cube further than this from its zone centre is pushed back
-_MAX_LEAD = 0.012  # the most the desired position may run ahead of the TCP (m)
+_CONTROL = PushControl(max_lead=0.012)  # lined-up test and steps (push_planning)
 _BLOCK_DIST = 0.1  # centre distance to a push path below which the other cube blocks it
 
 
@@ -90,9 +92,7 @@ class PushingDemonstrator:
                 self.via_done[stage] = True
             else:
                 return via
-        u, dist = unit(zone - c)
-        fade = np.clip((dist - 0.06) / 0.2, 0.0, 1.0)
-        return zone + perp(u) * self.bend[stage] * fade
+        return bent_goal(zone, c, self.bend[stage])
 
     # ------------------------------------------------------------------ acting
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -110,34 +110,20 @@ class PushingDemonstrator:
         c, yaw = cubes[cube, :2], cubes[cube, 2]
         d, _ = unit(self._goal(stage, c) - c)
         contact = extent(yaw, d) + ROD_RADIUS
-        rel = tcp - c
-        s, lat = float(np.dot(rel, d)), float(np.dot(rel, perp(d)))
-        if self.pushing:
-            self.pushing = abs(lat) < 0.025 and -contact - self.gap - 0.03 < s < -contact + 0.02
-        else:
-            self.pushing = abs(lat) < 0.01 and -contact - self.gap - 0.015 < s < -contact + 0.01
+        self.pushing, lat = _CONTROL.pushing(tcp, c, d, contact, self.gap, self.pushing)
         # step the desired position (the rod lags it by a few mm at speed, and settles there);
         # a desired position run away from a blocked rod is pulled back first
-        lead, lead_norm = unit(des - tcp)
-        base = des if lead_norm < _MAX_LEAD else tcp + lead * _MAX_LEAD
+        base = _CONTROL.base(des, tcp)
         if self.pushing:
-            step = d * self.pace - perp(d) * np.clip(0.5 * lat, -self.pace, self.pace)
+            step = _CONTROL.push_step(d, lat, self.pace)
         else:
             line_up = c - d * (contact + self.gap)
             keep_out = [(cubes[k, :2], _CLEAR_OWN if k == cube else _CLEAR) for k in range(2)]
-            to_way, dist = unit(detour(base, line_up, keep_out) - base)
-            step = to_way * min(self.travel, dist)
+            step = _CONTROL.approach_step(base, detour(base, line_up, keep_out), self.travel)
         action = base + step - des + self.rng.normal(0.0, self.noise, 2)
         return np.clip(action, -0.03, 0.03)
 
     def _stage(self, cubes: np.ndarray) -> int:
         """The first push still to do (placed cubes knocked out count again); -1 when done."""
-        for stage, (cube, zone) in enumerate(self.plan):
-            dist = float(np.linalg.norm(cubes[cube, :2] - TARGETS[zone]))
-            if self.placed[stage] and dist > _PLACED_TOL:
-                self.placed[stage], self.started[stage] = False, False
-            if not self.placed[stage] and dist < self.stop[stage]:
-                self.placed[stage] = True
-            if not self.placed[stage]:
-                return stage
-        return -1
+        return next_stage(self.plan, cubes, TARGETS, placed=self.placed, started=self.started,
+                          stop=self.stop, placed_tol=_PLACED_TOL)

@@ -1,5 +1,7 @@
-"""MJCF for the rod tasks (Avoiding, Aligning, Pushing): a table, a vertical rod driven by a
-Cartesian position controller, two cameras, and task bodies passed in as XML.
+"""MJCF for the rod tasks (Avoiding, Aligning, Pushing, Sorting, Block Push): a table, a vertical
+rod driven by a Cartesian position controller, two cameras, and task bodies passed in as XML.
+The opening of the model (options, table, cameras) is `scene_preamble`, shared with the
+gripper scene of Stacking (gripper_scene.py).
 
 This project's stand-in for the original Franka setup: there the robot's tool-centre point
 (TCP) is moved by differential IK with the robot body invisible and a rod hanging from the
@@ -21,15 +23,15 @@ TABLE_CONTACT = 'contype="1" conaffinity="1"'
 OBJECT_CONTACT = 'contype="3" conaffinity="3"'
 
 
-def scene_xml(*, name: str, bodies: str, rod_start: tuple[float, float, float],
-              kp: float = 3000.0, extra_assets: str = "") -> str:
-    """The whole model: `bodies` are worldbody children of the task (objects, obstacles,
-    targets); the rod starts with its tip at `rod_start` (slide joints measure from there)."""
-    x, y, z = rod_start
-    kv = 2.0 * (kp * 1.0) ** 0.5  # critically damped for the rod's 1 kg
+def scene_preamble(*, name: str, impratio: float, table_friction: str,
+                   extra_assets: str = "") -> str:
+    """The model's opening shared by every scene: options, rendering settings, the table and
+    the `overview` and `top` cameras; the scene goes on with its own worldbody children."""
+    option = (f'timestep="{TIMESTEP}" integrator="implicitfast" cone="elliptic" '
+              f'impratio="{impratio}"')
     return f"""
 <mujoco model="{name}">
-  <option timestep="{TIMESTEP}" integrator="implicitfast" cone="elliptic" impratio="2"/>
+  <option {option}/>
   <compiler angle="radian" autolimits="true"/>
   <visual>
     <quality shadowsize="0" offsamples="0"/>
@@ -44,10 +46,21 @@ def scene_xml(*, name: str, bodies: str, rod_start: tuple[float, float, float],
   <worldbody>
     <light pos="0.5 0 1.5" dir="0 0 -1" directional="true"/>
     <geom name="table" type="box" pos="0.5 0 -0.02" size="0.6 0.6 0.02" material="table"
-          friction="0.4 0.005 0.0001" {TABLE_CONTACT}/>
+          friction="{table_friction}" {TABLE_CONTACT}/>
     <camera name="overview" pos="1.05 0 1.2" xyaxes="0 1 0 -0.909 0 0.417" fovy="45"/>
     <camera name="top" pos="0.5 0.02 1.05" xyaxes="1 0 0 0 1 0" fovy="45"/>
-    <body name="rod" pos="{x} {y} {z}" gravcomp="1">
+"""
+
+
+def scene_xml(*, name: str, bodies: str, rod_start: tuple[float, float, float],
+              kp: float = 3000.0, extra_assets: str = "") -> str:
+    """The whole model: `bodies` are worldbody children of the task (objects, obstacles,
+    targets); the rod starts with its tip at `rod_start` (slide joints measure from there)."""
+    x, y, z = rod_start
+    kv = 2.0 * (kp * 1.0) ** 0.5  # critically damped for the rod's 1 kg
+    preamble = scene_preamble(name=name, impratio=2, table_friction="0.4 0.005 0.0001",
+                              extra_assets=extra_assets)
+    return preamble + f"""    <body name="rod" pos="{x} {y} {z}" gravcomp="1">
       <joint name="rod_x" type="slide" axis="1 0 0" damping="5"/>
       <joint name="rod_y" type="slide" axis="0 1 0" damping="5"/>
       <joint name="rod_z" type="slide" axis="0 0 1" damping="5"/>

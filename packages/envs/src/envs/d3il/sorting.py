@@ -187,7 +187,7 @@ class SortingEnv(RodTaskEnv):
         return np.array([[*self.data.qpos[adr: adr + 2], quat_yaw(self.data.qpos[adr + 3: adr + 7])]
                          for adr in self._qpos_adr])
 
-    def observation(self) -> np.ndarray:
+    def state_observation(self) -> np.ndarray:
         poses = self.cube_poses()
         poses[:, 2] = np.clip(np.tan(poses[:, 2]), -TAN_CLIP, TAN_CLIP)
         return np.concatenate([self.des[:2], self.tcp[:2], poses.reshape(-1)])

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.d3il.push_planning import extent, perp, route, segments_clearance, unit
+from envs.d3il.push_planning import PushControl, bent_goal, extent, route, segments_clearance, unit
 from envs.d3il.pushing import CUBE_HALF
 from envs.d3il.scene import ROD_RADIUS
 from envs.d3il.sorting import BLUE, RED, ZONES, colour_sequences, cube_colours, in_zone
@@ -33,7 +33,7 @@ __all__ = ["SortingDemonstrator"]
 
 _CLEAR = CUBE_HALF * np.sqrt(2.0) + ROD_RADIUS + 0.008  # rod-centre keep-out radius per cube
 _CLEAR_OWN = CUBE_HALF * np.sqrt(2.0) + ROD_RADIUS + 0.003  # ... for the cube being lined up
-_MAX_LEAD = 0.012  # the most the desired position may run ahead of the TCP (m)
+_CONTROL = PushControl(max_lead=0.012)  # Pushing's lined-up test and steps (push_planning)
 _CUBE_GAP = 0.08  # centre distance a pushed cube's path keeps from the other cubes
 _LINE_UP = 0.07  # rod distance behind a cube's centre (+ the gap) that a path must keep free
 _SPOT_FREE = 0.075  # a planned spot is free while no other cube's centre is this close
@@ -221,9 +221,7 @@ class SortingDemonstrator:
                 self._plan(cubes)  # replan from here
             if self.via is not None:
                 return self.via
-        u, dist = unit(spot - c)
-        fade = np.clip((dist - 0.06) / 0.2, 0.0, 1.0)
-        return spot + perp(u) * self.bend[k] * fade
+        return bent_goal(spot, c, self.bend[k])
 
     # ------------------------------------------------------------------ acting
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -239,27 +237,20 @@ class SortingDemonstrator:
         c, yaw = cubes[k, :2], cubes[k, 2]
         d, _ = unit(self._goal(cubes) - c)
         contact = extent(yaw, d) + ROD_RADIUS
-        rel = tcp - c
-        s, lat = float(np.dot(rel, d)), float(np.dot(rel, perp(d)))
         was_pushing = self.pushing
-        if self.pushing:
-            self.pushing = abs(lat) < 0.025 and -contact - self.gap - 0.03 < s < -contact + 0.02
-        else:
-            self.pushing = abs(lat) < 0.01 and -contact - self.gap - 0.015 < s < -contact + 0.01
+        self.pushing, lat = _CONTROL.pushing(tcp, c, d, contact, self.gap, was_pushing)
         if was_pushing and not self.pushing:  # fell off the cube: plan again from here
             self._plan(cubes)
             d, _ = unit(self._goal(cubes) - c)
             contact = extent(yaw, d) + ROD_RADIUS
         # step the desired position (the rod lags it by a few mm at speed, and settles there);
         # a desired position run away from a blocked rod is pulled back first
-        lead, lead_norm = unit(des - tcp)
-        base = des if lead_norm < _MAX_LEAD else tcp + lead * _MAX_LEAD
+        base = _CONTROL.base(des, tcp)
         if self.pushing:
-            step = d * self.pace - perp(d) * np.clip(0.5 * lat, -self.pace, self.pace)
+            step = _CONTROL.push_step(d, lat, self.pace)
         else:
             line_up = c - d * (contact + self.gap)
             keep_out = [(cubes[j, :2], _CLEAR_OWN if j == k else _CLEAR) for j in range(self.n)]
-            to_way, dist = unit(route(base, line_up, keep_out) - base)
-            step = to_way * min(self.travel, dist)
+            step = _CONTROL.approach_step(base, route(base, line_up, keep_out), self.travel)
         action = base + step - des + self.rng.normal(0.0, self.noise, 2)
         return np.clip(action, -0.03, 0.03)

@@ -204,7 +204,7 @@ class StackingEnv(RodTaskEnv):
         """(8): desired TCP xyz, TCP xyz, hand yaw, finger width."""
         return np.concatenate([self.des, self.tcp, [self.hand_yaw, self.finger_width]])
 
-    def observation(self) -> np.ndarray:
+    def state_observation(self) -> np.ndarray:
         poses = self.block_poses()
         poses[:, 3] = np.clip(np.tan(poses[:, 3]), -TAN_CLIP, TAN_CLIP)
         return np.concatenate([self.robot_state(), poses.reshape(-1)])

@@ -86,7 +86,7 @@ Skill = Iterator[Goal]
 
 
 class KitchenPlanner:
-    """Demonstrator of Relay Kitchen (protocol of `envs.d3il.demonstrator`)."""
+    """Demonstrator of Relay Kitchen (protocol of `envs.demonstrator`)."""
 
     num_modes = NUM_MODES
 

@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.d3il.block_push import BLOCK_HALF, MAX_DELTA, NUM_MODES, TARGETS, WORKSPACE, features_yaw
-from envs.d3il.push_planning import extent, perp, route, segment_dist, unit
+from envs.block_push.env import (
+    BLOCK_HALF, MAX_DELTA, NUM_MODES, TARGETS, WORKSPACE, features_yaw,
+)
+from envs.d3il.push_planning import (
+    PushControl, extent, next_stage, perp, route, segment_dist, unit,
+)
 from envs.d3il.scene import ROD_RADIUS
 
 __all__ = ["BlockPushDemonstrator"]
@@ -28,7 +32,9 @@ _CIRCUM = BLOCK_HALF * np.sqrt(2.0)
 _CLEAR = _CIRCUM + ROD_RADIUS + 0.012  # rod-centre keep-out radius of the other block
 _CLEAR_OWN = _CIRCUM + ROD_RADIUS + 0.005  # ... of the block being lined up
 _PLACED_TOL = 0.04  # a placed block further than this from its target is pushed back
-_MAX_LEAD = 0.02  # the most the desired position may run ahead of the effector (m)
+# lined-up test and steps (push_planning): tighter than Pushing's for the smaller blocks
+_CONTROL = PushControl(max_lead=0.02, hold_lat=0.02, hold_ahead=0.015, start_lat=0.008,
+                       start_behind=0.01, steer=0.6)
 _BLOCK_DIST = 0.075  # centre distance to a push path below which the other block blocks it
 _VIA_SIDE = 0.095  # lateral distance of a via point from the blocking block's centre
 _RETREAT = 0.07  # back off this far (effector to block centre) after placing a block
@@ -109,8 +115,7 @@ class BlockPushDemonstrator:
                 self._start_stage(stage, blocks)
         # step from the desired position (the rod settles there within a step); one run away
         # from a blocked rod is pulled back first
-        lead, lead_norm = unit(des - tcp)
-        base = des if lead_norm < _MAX_LEAD else tcp + lead * _MAX_LEAD
+        base = _CONTROL.base(des, tcp)
         if self.retreat_from is not None:
             away, dist = unit(tcp - self.retreat_from)
             if dist < _RETREAT:
@@ -120,19 +125,14 @@ class BlockPushDemonstrator:
         c, yaw = blocks[block, :2], blocks[block, 2]
         d, _ = unit(self._goal(stage, c) - c)
         contact = extent(yaw, d, BLOCK_HALF) + ROD_RADIUS
-        rel = tcp - c
-        s, lat = float(np.dot(rel, d)), float(np.dot(rel, perp(d)))
+        self.pushing, lat = _CONTROL.pushing(tcp, c, d, contact, self.gap, self.pushing)
         if self.pushing:
-            self.pushing = abs(lat) < 0.02 and -contact - self.gap - 0.03 < s < -contact + 0.015
-        else:
-            self.pushing = abs(lat) < 0.008 and -contact - self.gap - 0.01 < s < -contact + 0.01
-        if self.pushing:
-            step = d * self.pace - perp(d) * np.clip(0.6 * lat, -self.pace, self.pace)
+            step = _CONTROL.push_step(d, lat, self.pace)
         else:
             line_up = c - d * (contact + self.gap)
             keep_out = [(blocks[k, :2], _CLEAR_OWN if k == block else _CLEAR) for k in range(2)]
-            to_way, dist = unit(route(base, line_up, keep_out, bounds=_BOUNDS) - base)
-            step = to_way * min(self.travel, dist)
+            waypoint = route(base, line_up, keep_out, bounds=_BOUNDS)
+            step = _CONTROL.approach_step(base, waypoint, self.travel)
         return self._finish(base + step, des)
 
     def _finish(self, new_des: np.ndarray, des: np.ndarray) -> np.ndarray:
@@ -143,12 +143,5 @@ class BlockPushDemonstrator:
 
     def _stage(self, blocks: np.ndarray) -> int:
         """The first push still to do (placed blocks knocked out count again); -1 when done."""
-        for stage, (block, target) in enumerate(self.plan):
-            dist = float(np.linalg.norm(blocks[block, :2] - TARGETS[target]))
-            if self.placed[stage] and dist > _PLACED_TOL:
-                self.placed[stage], self.started[stage] = False, False
-            if not self.placed[stage] and dist < self.stop[stage]:
-                self.placed[stage] = True
-            if not self.placed[stage]:
-                return stage
-        return -1
+        return next_stage(self.plan, blocks, TARGETS, placed=self.placed, started=self.started,
+                          stop=self.stop, placed_tol=_PLACED_TOL)

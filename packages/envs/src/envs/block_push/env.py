@@ -1,7 +1,7 @@
 """Block Push: push two cubes into two targets, in any order and assignment; 4 modes.
 
-After IBC's BlockPushMultimodal (fixed-target variant). Not a D3IL task: it lives under
-`envs.d3il` because it shares the rod env (`RodTaskEnv`), the scene and the push planning.
+After IBC's BlockPushMultimodal (fixed-target variant). Not a D3IL task, but built on the D3IL
+tasks' rod env (`envs.d3il.base.RodTaskEnv`), scene and push planning.
 
 Geometry: two 4 cm cubes (half-size 0.02, 0.05 kg) on free joints; two targets (drawn on the
 table, no collision, 0.10 x 0.10) at TARGETS = (0.28, 0.2) and (0.52, 0.2), i.e. x = 0.4 -+ 0.12,
@@ -40,7 +40,7 @@ as does D3IL Pushing here); block mass and friction are ours; a block's yaw is o
 (cos 4yaw, sin 4yaw) instead of the raw angle (which jumps at +-pi and tells nothing a cube
 shows), and the fixed target yaws are not observed; blocks placed in a target by a hand-made
 context count for the mode at reset but earn no reward; the oracle is ours
-(block_push_demo.py).
+(`envs.block_push.oracle`).
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ class BlockPushEnv(RodTaskEnv):
         q = self.data.qpos[self._qpos_adr[k]: self._qpos_adr[k] + 7]
         return np.array([q[0], q[1], quat_yaw(q[3:7])])
 
-    def observation(self) -> np.ndarray:
+    def state_observation(self) -> np.ndarray:
         parts = [self.des[:2], self.tcp[:2]]
         for k in range(2):
             x, y, yaw = self.block_pose(k)
