@@ -15,14 +15,17 @@ pip_install() {
 # 1. the pinned torch/torchvision pair first
 pip_install torch torchvision
 # 2. our packages, in dependency order, plus the test runner (moe with its image extra: timm
-#    encoders for the image tasks; `pip install packages/moe` alone stays state-only)
-pip_install -e "packages/moe[image]" -e packages/teachers -e packages/envs -e packages/distill \
-    -e packages/bench pytest
+#    encoders for the image tasks, and its export extra: onnx + onnxruntime for the ONNX export
+#    and its tests; `pip install packages/moe` alone stays state-only and torch-light)
+pip_install -e "packages/moe[image,export]" -e packages/teachers -e packages/envs \
+    -e packages/distill -e packages/bench pytest
 # 3. check that nothing replaced the pinned torch
 "$VENV/bin/python" - <<'PY'
 import re, sys, torch
+import onnxruntime  # the export extra (moe's ONNX tests run only where it is installed)
 want = next(l.split("==")[1].strip() for l in open("constraints.txt") if l.startswith("torch=="))
 if not torch.__version__.startswith(want):
     sys.exit(f"setup: torch {torch.__version__} is installed, constraints.txt pins {want}")
-print(f"setup: ok (torch {torch.__version__}, venv {sys.prefix})")
+print(f"setup: ok (torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
+      f"venv {sys.prefix})")
 PY

@@ -29,7 +29,7 @@ GOOD = "gin/toy2d.gin"
         (["--gin", GOOD, "-b", "cd/CDConfig.num_levels = 1"], "num_levels must be an int >= 2"),
         (["--gin", GOOD, "--seeds", "-1"], "seeds must be non-negative"),
         (["--gin", GOOD, "-b", "Benchmark.teacher_per_seed = 'yes'"],
-         "Benchmark.teacher_per_seed must be True or False, got 'yes'"),
+         "Benchmark.teacher_per_seed = 'yes': expected True or False"),
     ],
 )
 def test_bad_config_exits_2_with_one_line(args, message, capsys, repo_root, monkeypatch, tmp_path):
@@ -40,3 +40,29 @@ def test_bad_config_exits_2_with_one_line(args, message, capsys, repo_root, monk
     assert err.startswith("error: ") and err.count("\n") == 1
     assert message in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-b", "vdd_publshed/VDDConfig.lr = -5.0"], "unknown gin scope 'vdd_publshed'"),
+        (["-b", "studnet/MoEConfig.num_experts = 2"], "unknown gin scope 'studnet'"),
+        (["-b", "Benchmark.eval_samples = 2.5"], "Benchmark.eval_samples = 2.5: expected an int"),
+        (["-b", "Benchmark.snapshot_iterations = 'abc'"],
+         "Benchmark.snapshot_iterations must list ints >= 0, got 'abc'"),
+        (["-b", "Benchmark.task = 'toy'"], "Benchmark.task must be a task such as @Toy2D()"),
+        (["--seeds", "0", "0"], "Benchmark.seeds must be distinct and at most 2**32-1"),
+        (["--seeds", str(2**32)], "Benchmark.seeds must be distinct and at most 2**32-1"),
+        (["-b", "VDDConfig.lr = 'x'"], "VDDConfig.lr = 'x': expected a number"),
+    ],
+)
+def test_inputs_that_slipped_through_exit_2(args, message, capsys, repo_root, monkeypatch,
+                                            tmp_path):
+    """Issue 19, item 5: each of these used to run (exit 0) or fail deep inside training."""
+    monkeypatch.chdir(repo_root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    assert main(["--gin", GOOD, *args, "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message in err
+    assert not (tmp_path / "out").exists()

@@ -1,10 +1,14 @@
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from moe import CheckpointError, MoEConfig, MoEPolicy, kmeans_pp
+from moe.mixture import experts_from_uniform
+from moe.policy import ACT_THREADS
 
 
 def make_policy(**kw) -> MoEPolicy:
@@ -156,3 +160,52 @@ def test_init_experts_from_actions_spreads_over_clusters():
     assert sorted(nearest.tolist()) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="at least 4 points"):
         kmeans_pp(torch.zeros(3, 2), 4)
+
+
+def test_a_uniform_draw_picks_experts_by_the_gating_cdf():
+    torch.manual_seed(0)
+    log_w = torch.log_softmax(torch.randn(6, 5), -1)
+    u = torch.rand(6)
+    cdf = log_w.exp().cumsum(-1)
+    expected = [int((cdf[i] < u[i] * cdf[i, -1]).sum()) for i in range(6)]
+    assert experts_from_uniform(log_w, u).tolist() == expected
+    assert experts_from_uniform(log_w[:, :1] * 0, torch.ones(6)).tolist() == [0] * 6  # u=1 stays
+    # sample_actions(u=...) returns the chosen expert's mean; u=0 / u~1 the first / last expert
+    policy = make_policy(gating="uniform").eval()
+    obs = torch.randn(2, 4, 3)
+    means = policy.action_normalizer.unnormalize(policy.mixture(obs).means[:, -1])
+    got = policy.sample_actions(obs, u=np.array([0.0, 0.9999], np.float32))
+    torch.testing.assert_close(got, torch.stack([means[0, 0], means[1, -1]]))
+    with pytest.raises(ValueError, match=r"u must be shaped \(2,\)"):
+        policy.sample_actions(obs, u=[0.5])
+
+
+def test_act_runs_with_its_own_thread_count_and_restores_torchs():
+    policy = make_policy().eval()
+    seen = []
+    original = policy.sample_actions
+    policy.sample_actions = lambda *a, **k: seen.append(torch.get_num_threads()) or original(
+        *a, **k)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        policy.act(np.zeros(3, np.float32))
+        assert seen[-1] == ACT_THREADS == 1 and torch.get_num_threads() == 2
+        policy.act_threads = None  # keep torch's setting
+        policy.act(np.zeros(3, np.float32))
+        assert seen[-1] == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_importing_moe_never_loads_onnx():
+    """`pip install packages/moe` stays light: acting and saving import no export package."""
+    code = ("import sys, numpy as np, moe\n"
+            "p = moe.MoEPolicy(moe.MoEConfig(obs_dim=2, action_dim=2))\n"
+            "p.act(np.zeros(2, np.float32))\n"
+            "print(sorted(m for m, mod in sys.modules.items() if mod is not None and "
+            "m.split('.')[0] in ('onnx', 'onnxruntime', 'onnxscript', 'moe_runtime')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

@@ -26,7 +26,8 @@ from bench.trainer import Trainer
 from envs import ENERGY_SAMPLES
 from moe import MoEPolicy
 
-__all__ = ["CellContext", "CellResult", "run_cell", "teacher_reference"]
+__all__ = ["CellContext", "CellResult", "NonFiniteResult", "check_finite", "run_cell",
+           "teacher_reference"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,11 +55,28 @@ class CellResult:
     checkpoint: Path | None  # students: the trained policy's checkpoint folder
     samples: np.ndarray | None = None  # toy: the samples drawn (N, A), for the figure
     snapshots: list[MixtureSnapshot] = field(default_factory=list)  # toy MoE: mixture history
+    failed: str = ""  # why the cell failed (diverged, non-finite metric); "" when it finished
 
     @property
     def row(self) -> dict[str, Any]:
-        """The result table's row."""
-        return {"method": self.method, "seed": self.seed, **self.metrics}
+        """The result table's row (a failed cell: its reason under "failed", no metrics)."""
+        row = {"method": self.method, "seed": self.seed, **self.metrics}
+        if self.failed:
+            row["failed"] = self.failed
+        return row
+
+
+class NonFiniteResult(RuntimeError):
+    """A cell's evaluation gave a NaN or infinite metric: reported FAILED, never as a result."""
+
+
+def check_finite(label: str, metrics: dict[str, float]) -> None:
+    """Raise NonFiniteResult naming the metrics of `label` that are NaN or infinite."""
+    bad = {k: v for k, v in metrics.items()
+           if isinstance(v, (int, float, np.number)) and not np.isfinite(v)}
+    if bad:
+        raise NonFiniteResult(f"{label}: non-finite metrics "
+                              f"{', '.join(f'{k}={v}' for k, v in sorted(bad.items()))}")
 
 
 @torch.no_grad()
@@ -80,6 +98,7 @@ def _evaluate(cell: Cell, context: CellContext, policy, run, act_kwargs=None):
         reference=teacher_reference(task, context.teacher), videos=videos,
         video_dir=context.out / cell.label / "videos" if videos else None,
         parallel=s.parallel_eval, reference_modes=context.dataset.get("modes"))
+    check_finite(cell.label, metrics)
     for path in getattr(result, "video_paths", None) or []:
         run.log_artifact(path, "videos")
     return metrics, getattr(result, "samples", None)

@@ -9,13 +9,15 @@ here; the settings stay frozen.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import gin
 import torch
 
 from bench.cells import CellContext, CellResult, run_cell
+from bench.errors import CacheError, Interrupted, TrackingUnreachable
 from bench.plan import Plan
 from bench.report import write_report
 from bench.table import ResultTable
@@ -32,6 +34,7 @@ class BenchmarkResult:
     output_dir: Path
     parent_run_id: str
     cells: list[CellResult]
+    failed: list[CellResult] = field(default_factory=list)  # cells recorded FAILED
 
 
 class Invocation:
@@ -40,6 +43,20 @@ class Invocation:
     def __init__(self, settings, *, config_text: str = "", command: str = "") -> None:
         self.settings, self.config_text, self.command = settings, config_text, command
         self.plan: Plan = settings.plan()
+        self.out: Path | None = None  # the output folder, once made
+
+    @staticmethod
+    def _run_cell(cell, context: CellContext) -> CellResult:
+        """`run_cell`, with a failure (divergence, a non-finite metric, any error of the cell's
+        own) recorded as a FAILED result with its reason, so the other cells still run."""
+        try:
+            return run_cell(cell, context)
+        except (CacheError, TrackingUnreachable):
+            raise  # the invocation's own faults, not the cell's
+        except Exception as e:  # noqa: BLE001  (the cell's fault, reported in the table)
+            reason = " ".join(f"{type(e).__name__}: {e}".split())
+            print(f"[bench] {cell.label}: FAILED ({reason})", flush=True)
+            return CellResult(cell.method.name, cell.seed, {}, "", None, failed=reason)
 
     def _dataset(self) -> dict:
         s, task = self.settings, self.settings.task
@@ -86,12 +103,14 @@ class Invocation:
         s, task = self.settings, self.settings.task
         torch.set_num_threads(s.torch_threads())
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path(s.output_dir) / task.name / stamp
-        out.mkdir(parents=True, exist_ok=True)
+        # a short run id keeps two invocations started in the same second apart
+        out = Path(s.output_dir) / task.name / f"{stamp}-{uuid.uuid4().hex[:6]}"
         tracker = Tracker(experiment=task.name, run_name=f"{task.name}-{stamp}",
                           tags={"task": task.name, "invocation": self.command,
                                 "methods": ",".join(s.methods),
                                 "teachers": "per_seed" if s.teacher_per_seed else "shared"})
+        out.mkdir(parents=True, exist_ok=False)
+        self.out = out
         parent = tracker.parent
         print(f"[bench] task {task.name}: methods {list(s.methods)} x seeds {list(s.seeds)} "
               f"({s.protocol}; torch threads {torch.get_num_threads()}); MLflow experiment "
@@ -114,7 +133,7 @@ class Invocation:
                 context = CellContext(settings=s, dataset=dataset, tracker=tracker, out=out,
                                       teacher=teachers.get(cell.teacher),
                                       config_text=self.config_text)
-                results.append(run_cell(cell, context))
+                results.append(self._run_cell(cell, context))
             table = write_report(results, s, out=out, tracker=tracker, parent=parent)
             operative = gin.operative_config_str()
             (out / "operative_config.gin").write_text(operative)
@@ -122,6 +141,13 @@ class Invocation:
             print(f"[bench] table, figures and config in {out}; compare runs with "
                   f"`mlflow ui --backend-store-uri {tracker.tracking_uri}`", flush=True)
             status = "FINISHED"
+        except (KeyboardInterrupt, Interrupted):
+            status = "KILLED"
+            raise
         finally:
             parent.finish(status)
-        return BenchmarkResult([r.row for r in results], table, out, parent.run_id, results)
+        failed = [r for r in results if r.failed]
+        if failed:
+            parent.set_tag("failed_cells", ",".join(f"{r.method}-seed{r.seed}" for r in failed))
+        return BenchmarkResult([r.row for r in results], table, out, parent.run_id, results,
+                               failed)

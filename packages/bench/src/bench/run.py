@@ -1,20 +1,31 @@
 """Command line: `python -m bench.run --gin gin/toy2d.gin [-b 'Binding = value'] [--seeds 0 1]`.
 
-Exit codes: 0 done; 2 bad configuration (nothing trained); 1 training diverged (the last good
-checkpoint is kept).
+Exit codes: 0 done; 1 a cell failed (diverged or a non-finite metric; the other cells
+finished, the table marks it); 2 bad configuration (nothing trained); 3 a cache or data error;
+4 the tracking server unreachable; 5 an unexpected error (one `error:` line naming the log
+with the traceback); 130 / 143 interrupted by SIGINT / SIGTERM (runs marked KILLED).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
 import shlex
+import signal
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 
-from bench.errors import ConfigError, TrainingDiverged
+from bench.errors import (EXIT_CODES, EXIT_UNEXPECTED, CacheError, ConfigError, Interrupted,
+                          TrackingUnreachable, TrainingDiverged)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    codes = "; ".join(f"{k}: {v}" for k, v in EXIT_CODES.items())
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0],
+                                epilog=f"exit codes: {codes}")
     p.add_argument("--gin", action="append", required=True, metavar="FILE",
                    help="gin config file (repeatable; later files override earlier ones)")
     p.add_argument("-b", "--binding", action="append", default=[], metavar="BINDING",
@@ -24,33 +35,97 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
+
+
+def _raise_interrupted(signum, frame) -> None:  # noqa: ARG001
+    raise Interrupted(signum)
+
+
+def _error_log(folder: Path | None) -> Path:
+    """Write the current exception's traceback to a log file; returns its path."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = folder if folder is not None and folder.is_dir() else Path(tempfile.gettempdir())
+    path = folder / f"error-{stamp}-{os.getpid()}.log"
+    path.write_text(traceback.format_exc())
+    return path
+
+
+def _settings(args):
+    """Parse the gin files and bindings into a `Benchmark` and the text that records the run
+    (the files, the bindings and the command-line overrides, so what ran is what is saved)."""
+    from bench.config import parse_gin
+    from bench.settings import Benchmark
+
+    bindings = list(args.binding)
+    if args.seeds is not None:
+        bindings.append(f"Benchmark.seeds = {tuple(args.seeds)!r}")
+    if args.output_dir is not None:
+        bindings.append(f"Benchmark.output_dir = {str(args.output_dir)!r}")
+    parse_gin(args.gin, bindings)
+    try:
+        benchmark = Benchmark()
+    except (ValueError, TypeError, RuntimeError) as e:  # gin errors and config __post_init__
+        raise ConfigError(str(e)) from e
+    import gin
+
+    return benchmark, gin.config_str()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit code (see the module docstring)."""
     args = _parser().parse_args(argv)
     try:
-        from bench.config import parse_gin
-        from bench.settings import Benchmark
-
-        parse_gin(args.gin, args.binding)
-        overrides = {}
-        if args.seeds is not None:
-            overrides["seeds"] = tuple(args.seeds)
-        if args.output_dir is not None:
-            overrides["output_dir"] = args.output_dir
-        try:
-            benchmark = Benchmark(**overrides)
-        except (ValueError, TypeError, RuntimeError) as e:  # gin errors and config __post_init__
-            raise ConfigError(str(e)) from e
-        import gin
-
-        config_text = gin.config_str()
+        benchmark, config_text = _settings(args)
     except ConfigError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
+    invocation = " ".join(shlex.quote(a) for a in ["bench.run", *(argv or sys.argv[1:])])
+    previous = signal.getsignal(signal.SIGTERM)
     try:
-        benchmark.run(config_text=config_text,
-                      invocation=" ".join(shlex.quote(a) for a in ["bench.run", *(argv or sys.argv[1:])]))
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread: SIGTERM keeps its handler
+        previous = None
+    out = None
+    try:
+        from bench.invocation import Invocation
+
+        run = Invocation(benchmark, config_text=config_text, command=invocation)
+        try:
+            result = run.run()
+        finally:
+            out = run.out
     except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except ConfigError as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except CacheError as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 3
+    except TrackingUnreachable as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 4
+    except KeyboardInterrupt:
+        print("error: interrupted (SIGINT); runs marked KILLED", file=sys.stderr)
+        return 130
+    except Interrupted as e:
+        print(f"error: {e} (SIGTERM); runs marked KILLED", file=sys.stderr)
+        return e.exit_code
+    except Exception as e:  # noqa: BLE001  (one line, the traceback in the log)
+        log = _error_log(out)
+        print(f"error: unexpected {type(e).__name__}: {_one_line(e)} (traceback in {log})",
+              file=sys.stderr)
+        return EXIT_UNEXPECTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if result.failed:
+        cells = ", ".join(f"{r.method}-seed{r.seed}" for r in result.failed)
+        print(f"error: {len(result.failed)} cell(s) failed ({cells}); the others finished, "
+              f"results in {result.output_dir}", file=sys.stderr)
         return 1
     return 0
 

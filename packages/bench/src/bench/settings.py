@@ -53,8 +53,21 @@ class Benchmark:
     def __post_init__(self) -> None:
         if self.task is gin.REQUIRED or self.methods is gin.REQUIRED:
             raise ConfigError("Benchmark.task and Benchmark.methods must be set in the gin file")
-        if not self.seeds or any(not isinstance(s, int) or s < 0 for s in self.seeds):
+        if not hasattr(self.task, "make_dataset") or not hasattr(self.task, "evaluate"):
+            raise ConfigError(f"Benchmark.task must be a task such as @Toy2D(), got "
+                              f"{self.task!r}")
+        if (isinstance(self.seeds, str) or not self.seeds
+                or any(not isinstance(s, int) or isinstance(s, bool) or s < 0
+                       for s in self.seeds)):
             raise ConfigError(f"Benchmark.seeds must be non-negative ints, got {self.seeds!r}")
+        if len(set(self.seeds)) != len(self.seeds) or max(self.seeds) > 2**32 - 1:
+            raise ConfigError(f"Benchmark.seeds must be distinct and at most 2**32-1 (numpy's "
+                              f"seed range), got {list(self.seeds)!r}")
+        snaps = self.snapshot_iterations
+        if isinstance(snaps, str) or any(not isinstance(i, int) or isinstance(i, bool) or i < 0
+                                         for i in snaps):
+            raise ConfigError(f"Benchmark.snapshot_iterations must list ints >= 0, got "
+                              f"{snaps!r}")
         if not isinstance(self.teacher_per_seed, bool):
             raise ConfigError(f"Benchmark.teacher_per_seed must be True or False, got "
                               f"{self.teacher_per_seed!r}")

@@ -133,7 +133,24 @@ class ResultTable:
                         dtype=float)
 
     def seeds(self, method: str) -> int:
-        return sum(r["method"] == method for r in self.rows)
+        """The seeds of `method` that finished (failed cells have no metrics)."""
+        return sum(r["method"] == method and not r.get("failed") for r in self.rows)
+
+    def failures(self, method: str | None = None) -> list[dict]:
+        """The failed rows (of `method`), each with its reason under "failed"."""
+        return [r for r in self.rows if r.get("failed") and method in (None, r["method"])]
+
+    def name(self, method: str) -> str:
+        """The method as the table shows it: marked when some of its cells failed."""
+        bad = len(self.failures(method))
+        if not bad:
+            return method
+        return f"{method} (FAILED {bad}/{bad + self.seeds(method)})"
+
+    def notes(self) -> str:
+        """One line per failed cell with its reason ("" when every cell finished)."""
+        return "".join(f"FAILED: {r['method']} seed {r['seed']}: {r['failed']}\n"
+                       for r in self.failures())
 
     def cell(self, method: str, col: Column) -> str:
         vals = self.values(method, col)
@@ -162,21 +179,22 @@ class ResultTable:
         for m in self.methods:
             cells = [cell for c in self.columns for cell in (
                 [self.cell(m, c), self.interval_cell(m, c)] if c.interval else [self.cell(m, c)])]
-            out.append([m, str(self.seeds(m))] + cells)
+            out.append([self.name(m), str(self.seeds(m))] + cells)
         return out
 
     def markdown(self) -> str:
-        return _markdown(self.header(), self.body())
+        notes = self.notes()
+        return _markdown(self.header(), self.body()) + (f"\n{notes}" if notes else "")
 
     def text(self) -> str:
-        return _text(self.header(), self.body())
+        return _text(self.header(), self.body()) + self.notes()
 
     def csv(self) -> str:
         """Per-seed rows, every metric column: for spreadsheets and re-analysis."""
         keys = sorted({k for r in self.rows for k in r} - {"method", "seed"})
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(["method", "seed"] + keys)
+        w.writerow(["method", "seed"] + keys)  # a failed cell: its reason under "failed"
         for r in self.rows:
             w.writerow([r["method"], r["seed"]] + [r.get(k, "") for k in keys])
         return buf.getvalue()
@@ -207,7 +225,9 @@ class PaperTable:
         self.published, self.protocol = published or {}, protocol
 
     def header(self) -> list[str]:
-        return ["metric"] + [self.labels.get(m, m) for m in self.result.methods]
+        fails = {m: len(self.result.failures(m)) for m in self.result.methods}
+        return ["metric"] + [self.labels.get(m, m) + (" (FAILED)" if fails[m] else "")
+                             for m in self.result.methods]
 
     def body(self) -> list[list[str]]:
         methods = self.result.methods
@@ -228,7 +248,9 @@ class PaperTable:
         return f"{self.protocol}; {stats}" if self.protocol else stats
 
     def markdown(self) -> str:
-        return _markdown(self.header(), self.body()) + f"\n{self.caption()}\n"
+        notes = self.result.notes()
+        return (_markdown(self.header(), self.body()) + f"\n{self.caption()}\n"
+                + (f"\n{notes}" if notes else ""))
 
     def text(self) -> str:
-        return _text(self.header(), self.body()) + f"{self.caption()}\n"
+        return _text(self.header(), self.body()) + f"{self.caption()}\n" + self.result.notes()

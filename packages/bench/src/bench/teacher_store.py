@@ -14,8 +14,10 @@ gin configures each teacher kind under its own scope: `beso/BESOConfig.n_layer =
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -27,6 +29,8 @@ import numpy as np
 import torch
 
 from bench.gin_classes import configurable
+from bench.locks import file_lock
+from moe.checkpoint import CheckpointError, read_checkpoint_meta
 from bench.trainer import Trainer, TrainerConfig
 from teachers import TEACHERS, DiffusionAlgorithm, DiffusionPolicy, TeacherTrainingConfig
 
@@ -95,6 +99,40 @@ def is_cached(path: Path) -> bool:
     return (path / "config.json").is_file()
 
 
+def quarantine(path: Path, reason: str) -> Path:
+    """Move a corrupt cache entry aside (`<entry>.corrupt-<stamp>-<pid>`, kept for a look) and
+    say so in one line; the caller rebuilds it."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}-{os.getpid()}")
+    os.rename(path, aside)
+    print(f"[bench] cache entry {path} is corrupt ({' '.join(reason.split())}); moved aside to "
+          f"{aside.name}, rebuilding it", flush=True)
+    return aside
+
+
+def _load_cached(cls, kind: str, path: Path, key: str, arch, data_seed: int,
+                 seed: int) -> TrainedTeacher | None:
+    """The cached teacher at `path`, or None (after moving it aside) when the entry is corrupt:
+    its files' hashes (entries written before hashes: not checked), JSON and weights (finite,
+    fitting the config) are checked by `moe.checkpoint`."""
+    try:
+        extra = read_checkpoint_meta(path).get("extra", {})
+    except CheckpointError as e:
+        quarantine(path, str(e))
+        return None
+    stored = int(extra.get("train_seed", data_seed))  # older entries: the data seed
+    if stored != seed:
+        raise RuntimeError(f"cached teacher {path} was trained with seed {stored}, "
+                           f"expected {seed}: remove it to retrain")
+    try:
+        policy = cls.load(path, expect_config=arch)
+    except CheckpointError as e:
+        quarantine(path, str(e))
+        return None
+    return TrainedTeacher(kind, policy, key, path, True, float(extra.get("train_wall_s", 0.0)),
+                          seed)
+
+
 def teacher_path(kind: str, task, data_seed: int, *, cache_dir: str | Path,
                  train_seed: int | None = None) -> Path:
     """Where the teacher of these settings (gin scope `kind`) is cached (see `is_cached`)."""
@@ -107,31 +145,37 @@ def load_or_train_teacher(kind: str, task, dataset: dict[str, np.ndarray], data_
                           train_seed: int | None = None,
                           on_log: Callable[[int, dict], None] | None = None) -> TrainedTeacher:
     """Load the cached teacher for these settings, or train it (seeded by `train_seed`,
-    default `data_seed`) and cache it."""
-    cls = TEACHERS[kind].policy
+    default `data_seed`) and cache it, under the entry's file lock."""
     seed = data_seed if train_seed is None else train_seed
     arch, train, key, path = _entry(kind, task, data_seed, seed, cache_dir)
-    if is_cached(path):
-        extra = json.loads((path / "config.json").read_text()).get("extra", {})
-        stored = int(extra.get("train_seed", data_seed))  # older entries: the data seed
-        if stored != seed:
-            raise RuntimeError(f"cached teacher {path} was trained with seed {stored}, "
-                               f"expected {seed}: remove it to retrain")
-        return TrainedTeacher(kind, cls.load(path, expect_config=arch), key, path, True,
-                              float(extra.get("train_wall_s", 0.0)), seed)
+    with file_lock(path):  # two runs that need this teacher train it once
+        return _load_or_train(kind, task, dataset, data_seed, seed, arch, train, key, path,
+                              trainer_config, on_log)
+
+
+def _load_or_train(kind, task, dataset, data_seed, seed, arch, train, key, path,
+                   trainer_config, on_log) -> TrainedTeacher:
+    cls = TEACHERS[kind].policy
+    if path.exists():
+        cached = _load_cached(cls, kind, path, key, arch, data_seed, seed)
+        if cached is not None:
+            return cached
     torch.manual_seed(seed)
     policy = cls(arch)
     policy.fit_normalizers(dataset["obs"], dataset["actions"])
     algo = DiffusionAlgorithm(policy, train)
     work = path.with_name(path.name + ".training")
     start = time.perf_counter()
-    Trainer(algo, dataset, iterations=train.iterations, batch_size=train.batch_size,
-            checkpoint_dir=work, seed=seed, config=trainer_config,
-            label=f"teacher {kind} seed {seed}").fit(on_log=on_log)
-    wall = time.perf_counter() - start
-    policy.save(path, extra={"key": key, "iterations": train.iterations, "train_wall_s": wall,
-                             "data_seed": data_seed, "train_seed": seed})
-    shutil.rmtree(work, ignore_errors=True)  # the finished teacher is the cached one
+    try:
+        Trainer(algo, dataset, iterations=train.iterations, batch_size=train.batch_size,
+                checkpoint_dir=work, seed=seed, config=trainer_config,
+                label=f"teacher {kind} seed {seed}").fit(on_log=on_log)
+        wall = time.perf_counter() - start
+        policy.save(path, extra={"key": key, "iterations": train.iterations,
+                                 "train_wall_s": wall, "data_seed": data_seed,
+                                 "train_seed": seed})
+    finally:  # the finished teacher is the cached one; an interrupted one leaves nothing
+        shutil.rmtree(work, ignore_errors=True)
     return TrainedTeacher(kind, policy.eval(), key, path, False, wall, seed)
 
 

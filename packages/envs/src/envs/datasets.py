@@ -10,6 +10,10 @@ determines the data); it is written to a temporary directory and renamed into pl
 interrupted generation never leaves a half dataset behind. Image tasks also store the camera
 frames there (`images.h5`, compressed; see `envs.image_store`), streamed to disk while the
 episodes are generated, and their training windows are built lazily (`PackedWindows`).
+Each entry records the SHA-256 of its files (`hashes.json`, the image store included), checked
+when it is read; a garbled, truncated or incomplete entry (or one whose episodes hold NaN) is
+named in one line, moved aside and regenerated. Entries from before the hashes are checked by
+loading them.
 
 Shapes: L steps of an episode, O obs, A action, T window, N windows.
 """
@@ -32,9 +36,52 @@ from envs.image_store import IMAGE_FILE, ImageFrames, ImageWriter, PackedWindows
 from envs.task_specs import ROD_TASKS, load_object
 
 __all__ = ["DATASET_FORMAT", "dataset_key", "episode_seed", "generate_episodes",
-           "save_episodes", "load_episodes", "load_or_generate", "make_windows", "CachedDataset"]
+           "save_episodes", "load_episodes", "load_or_generate", "make_windows", "CachedDataset",
+           "content_hashes", "verify_entry"]
 
 DATASET_FORMAT = 1  # bump when generation changes what a cached dataset contains
+HASHES = "hashes.json"  # SHA-256 of every other file of an entry, by relative path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def content_hashes(directory: str | Path) -> dict[str, str]:
+    """SHA-256 of every file under `directory` (but the hash file), by relative path."""
+    root = Path(directory)
+    return {str(p.relative_to(root)): _sha256(p) for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != HASHES}
+
+
+def verify_entry(directory: str | Path) -> str:
+    """Why the cache entry `directory` is not the one written ("" when its files match the
+    recorded hashes, or when it has none: entries from before them)."""
+    root = Path(directory)
+    if not (root / HASHES).is_file():
+        return ""
+    try:
+        recorded = json.loads((root / HASHES).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return f"{HASHES} unreadable: {e}"
+    actual = content_hashes(root)
+    changed = sorted(set(recorded) ^ set(actual)
+                     | {k for k in recorded if actual.get(k) != recorded[k]})
+    return f"files changed since written: {changed[:5]}" if changed else ""
+
+
+def quarantine(path: Path, reason: str) -> Path:
+    """Move a corrupt entry aside (`<entry>.corrupt-<pid>`) and say so in one line."""
+    aside = path.with_name(f"{path.name}.corrupt-{os.getpid()}")
+    shutil.rmtree(aside, ignore_errors=True)
+    os.replace(path, aside)
+    print(f"[envs] cache entry {path} is corrupt ({' '.join(reason.split())}); moved aside to "
+          f"{aside.name}, regenerating it", file=sys.stderr, flush=True)
+    return aside
 
 
 def episode_seed(seed: int, index: int) -> int:
@@ -157,6 +204,7 @@ def save_episodes(path: str | Path, episodes: Sequence[Episode], *, task: str,
         {"mode": ep.mode, "success": ep.success, "context": ep.context} for ep in episodes])
     if images is not None:
         os.replace(images, tmp / IMAGE_FILE)
+    (tmp / HASHES).write_text(json.dumps(content_hashes(tmp), indent=2, sort_keys=True))
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
@@ -200,9 +248,24 @@ def load_or_generate(task: str, num_demos: int, seed: int, *, cache_dir: str | P
     with_images = task in ROD_TASKS and ROD_TASKS[task].observation == "image"
     complete = (path / "data" / "metadata.json").is_file() and (
         not with_images or (path / IMAGE_FILE).is_file())
-    if complete:
-        return CachedDataset(load_episodes(path), path, key, True,
-                             ImageFrames.open(path) if with_images else None)
+    if path.exists() and not complete:
+        quarantine(path, "incomplete entry (no metadata.json or image store)")
+    elif complete:
+        reason = verify_entry(path)
+        if not reason:
+            try:
+                cached = CachedDataset(load_episodes(path), path, key, True,
+                                       ImageFrames.open(path) if with_images else None)
+            except Exception as e:  # noqa: BLE001  (h5py, minari, json: unreadable entry)
+                reason = f"unreadable: {type(e).__name__}: {e}"
+            else:
+                bad = [i for i, ep in enumerate(cached.episodes)
+                       if not (np.isfinite(ep.observations).all()
+                               and np.isfinite(ep.actions).all())]
+                if not bad:
+                    return cached
+                reason = f"non-finite observations or actions in episodes {bad[:5]}"
+        quarantine(path, reason)
     meta = {"num_demos": num_demos, "seed": seed, "key": key}
     if not with_images:
         episodes = generate_episodes(task, num_demos, seed, workers=workers, progress=progress)

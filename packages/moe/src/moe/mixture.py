@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["GaussianMixture", "gaussian_log_prob", "gaussian_entropy"]
+__all__ = ["GaussianMixture", "gaussian_log_prob", "gaussian_entropy", "experts_from_uniform"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -43,6 +43,17 @@ def gaussian_entropy(scale_tril_ZAA: torch.Tensor) -> torch.Tensor:
     A = scale_tril_ZAA.shape[-1]
     half_log_det = torch.diagonal(scale_tril_ZAA, dim1=-2, dim2=-1).log().sum(-1)
     return 0.5 * A * (1.0 + _LOG_2PI) + half_log_det
+
+
+def experts_from_uniform(log_weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Expert index per mixture by inverting the gating's CDF at uniform draws u in [0, 1).
+
+    log_weights (..., Z) (or (Z,), shared by every draw), u (...) -> (...) long. The eager policy
+    and its ONNX export both choose experts this way, so one draw gives one action in both.
+    """
+    cdf = log_weights.exp().cumsum(-1)
+    below = cdf < (u.unsqueeze(-1) * cdf[..., -1:])  # the total, not 1: rounding stays inside
+    return below.sum(-1).clamp(max=log_weights.shape[-1] - 1)
 
 
 @dataclass
@@ -121,10 +132,21 @@ class GaussianMixture:
         )
         return self.means.unsqueeze(-2) + (self.scale_tril.unsqueeze(-3) @ eps.unsqueeze(-1)).squeeze(-1)
 
-    def sample_experts(self, *, greedy: bool = False, generator: torch.Generator | None = None):
-        """Pick one expert per mixture: sampled from the gating, or its argmax. -> (...) long."""
+    def sample_experts(self, *, greedy: bool = False, generator: torch.Generator | None = None,
+                       u: torch.Tensor | None = None):
+        """Pick one expert per mixture: sampled from the gating, or its argmax. -> (...) long.
+
+        `u` (...), uniform draws in [0, 1): choose by inverting the gating's CDF
+        (`experts_from_uniform`, as the ONNX export does) instead of drawing with `generator`.
+        """
         if greedy:
             return self.log_weights.argmax(-1)
+        if u is not None:
+            u = torch.as_tensor(u, dtype=self.log_weights.dtype, device=self.log_weights.device)
+            if u.shape != self.log_weights.shape[:-1]:
+                raise ValueError(f"u must be shaped {tuple(self.log_weights.shape[:-1])} (one "
+                                 f"draw per mixture), got {tuple(u.shape)}")
+            return experts_from_uniform(self.log_weights, u)
         flat = self.log_weights.reshape(-1, self.num_experts).exp()
         z = torch.multinomial(flat, 1, generator=generator).squeeze(-1)
         return z.reshape(self.log_weights.shape[:-1])

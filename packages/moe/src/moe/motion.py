@@ -29,8 +29,10 @@ __all__ = ["MotionEmbedding", "window_differences", "fit_motion"]
 
 
 def window_differences(obs_BTO: torch.Tensor) -> torch.Tensor:
-    """obs_t - obs_{t-1} along the window, 0 at t = 0 (B, T, O)."""
-    return torch.cat([torch.zeros_like(obs_BTO[:, :1]), obs_BTO.diff(dim=1)], dim=1)
+    """obs_t - obs_{t-1} along the window, 0 at t = 0 (B, T, O). (Slices, not `Tensor.diff`:
+    the same numbers, and ONNX-exportable.)"""
+    step = obs_BTO[:, 1:] - obs_BTO[:, :-1]
+    return torch.cat([torch.zeros_like(obs_BTO[:, :1]), step], dim=1)
 
 
 class MotionEmbedding(nn.Module):

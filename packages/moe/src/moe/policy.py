@@ -13,7 +13,10 @@ Raw = the environment's units; normalised = what the network sees (the Normalize
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,9 +32,29 @@ from moe.mixture import GaussianMixture
 from moe.normalizer import Normalizer
 from moe.obs_window import ObservationWindow, check_obs_window
 
-__all__ = ["MoEConfig", "MoEPolicy", "kmeans_pp"]
+__all__ = ["ACT_THREADS", "MoEConfig", "MoEPolicy", "cpu_threads", "kmeans_pp"]
 
 CHECKPOINT_KIND = "moe.MoEPolicy"
+# CPU threads for `act` (torch's own setting is used outside it). Measured with
+# scripts/bench_export.py on 2 cores shared with other jobs: the published-size MoE's `act` at
+# batch 1 took 2.3 ms at p50 / 4.5 ms at p99 with 1 thread, 6.6 ms / 328 ms with torch's default
+# 2 threads; a tiny model gains nothing from a second thread and loses much on busy cores.
+ACT_THREADS = 1
+
+
+@contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Run the block with torch's CPU intra-op threads set to `n` (None: leave them as they are)
+    and restore the previous setting afterwards (torch's setting is process-wide)."""
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -117,11 +140,16 @@ class MoEConfig:
 
 
 class MoEPolicy(nn.Module):
-    """A Gaussian MoE policy with a GPT backbone. See the module docstring."""
+    """A Gaussian MoE policy with a GPT backbone. See the module docstring.
+
+    `act_threads`: torch CPU threads during `act` (state policies `ACT_THREADS`; image policies
+    None, torch's own setting: their CNNs use every core; assign to override).
+    """
 
     def __init__(self, config: MoEConfig) -> None:
         super().__init__()
         self.config = config
+        self.act_threads: int | None = None if config.cameras else ACT_THREADS
         c = config
         self.obs_normalizer = Normalizer(c.state_dim, passthrough=c.obs_dim - c.state_dim)
         self.action_normalizer = Normalizer(c.action_dim)
@@ -210,27 +238,35 @@ class MoEPolicy(nn.Module):
 
     @torch.no_grad()
     def sample_actions(
-        self, obs_BTO: Any, *, greedy: bool = False, generator: torch.Generator | None = None
+        self, obs_BTO: Any, *, greedy: bool = False, generator: torch.Generator | None = None,
+        u: Any = None,
     ) -> torch.Tensor:
-        """One action (B, A) per window, raw units: pick an expert, return its mean at the last step.
+        """One action (B, A) per window, raw units: pick an expert, return its last-step mean.
 
-        One forward pass; `greedy` takes the most likely expert instead of sampling one.
+        One forward pass; `greedy` takes the most likely expert instead of sampling one. `u`
+        (B,), uniform draws in [0, 1), picks the experts by inverting the gating's CDF instead
+        of drawing them (what the ONNX export computes from its input `u`).
         """
         mix = self.mixture(obs_BTO)
         last = GaussianMixture(mix.log_weights[:, -1], mix.means[:, -1], mix.scale_tril[:, -1])
-        z = last.sample_experts(greedy=greedy, generator=generator)
+        z = last.sample_experts(greedy=greedy, generator=generator, u=u)
         mean, _ = last.select(z)
         return self.action_normalizer.unnormalize(mean)
 
     @torch.no_grad()
-    def act(self, obs: Any, *, greedy: bool = False) -> Any:
+    def act(self, obs: Any, *, greedy: bool = False, u: Any = None) -> Any:
         """Control-loop call: one raw observation (O,) or a batch (B, O) -> raw action(s).
 
         Keeps the last `window` observations (the first one repeated at the start of an
         episode); call `reset()` between episodes. Returns numpy for numpy input, else a tensor.
+        Runs with `act_threads` CPU threads; `u` as in `sample_actions` ((B,), or () for one
+        observation).
         """
         window, single, as_numpy = self._obs_window.push(obs, self.device)
-        action = self.sample_actions(window, greedy=greedy)
+        if u is not None and single:
+            u = torch.as_tensor(u, dtype=torch.float32).reshape(1)
+        with cpu_threads(self.act_threads):
+            action = self.sample_actions(window, greedy=greedy, u=u)
         return self._obs_window.answer(action, single, as_numpy)
 
     def reset(self) -> None:
@@ -289,6 +325,16 @@ class MoEPolicy(nn.Module):
         """Write `model.safetensors` + `config.json` atomically to `directory`."""
         return save_checkpoint(directory, kind=CHECKPOINT_KIND, config=asdict(self.config),
                                state_dict=self.state_dict(), extra=extra)
+
+    def export_onnx(self, path: str | os.PathLike, *, greedy: bool = False,
+                    batch: int | None = None) -> Path:
+        """Write the acting pass as an ONNX file (see `moe.export`): raw observation window
+        `obs` (B, T, O) and, unless greedy, a uniform draw `u` (B,) -> raw `action` (B, A);
+        `batch` fixes B (and T = window) for a faster file. The file is the eval-mode policy.
+        Needs `pip install "vdd-moe[export]"`; run the file with `moe_runtime.OnnxPolicy`."""
+        from moe.export import export_onnx
+
+        return export_onnx(self, path, greedy=greedy, batch=batch)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, *, device: str | torch.device = "cpu"):
