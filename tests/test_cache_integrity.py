@@ -204,3 +204,18 @@ def test_two_runs_starting_at_once_share_a_fresh_sqlite_store(tmp_path):
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("race").experiment_id])
     assert sorted(r.info.run_name for r in runs) == ["run0", "run1"]
+
+
+def test_stale_training_folders_are_swept_and_a_live_one_is_kept(tmp_path):
+    """A `.training` folder of a killed run (nobody holds its entry's lock) is removed by the
+    next run; one whose entry is locked (a teacher being trained now) is kept."""
+    from bench.locks import file_lock
+    from bench.teacher_store import sweep_stale_trainings
+
+    stale, live = tmp_path / "toy2d-ddpm-aaaa.training", tmp_path / "toy2d-beso-bbbb.training"
+    for work in (stale, live):
+        work.mkdir()
+        (work / "config.json").write_text("{}")
+    with file_lock(tmp_path / "toy2d-beso-bbbb"):
+        removed = sweep_stale_trainings(tmp_path)
+    assert removed == [stale] and not stale.exists() and live.is_dir()

@@ -22,7 +22,8 @@ from bench.plan import Plan
 from bench.report import write_report
 from bench.table import ResultTable
 from bench.teacher_jobs import JobResult, TeacherJob, train_uncached
-from bench.teacher_store import TrainedTeacher, load_or_train_teacher, teacher_configs
+from bench.teacher_store import (TrainedTeacher, load_or_train_teacher,
+                                 sweep_stale_trainings, teacher_configs)
 
 __all__ = ["Invocation", "BenchmarkResult"]
 
@@ -120,6 +121,9 @@ class Invocation:
             parent.log_text(self.config_text, "config.gin")
         status = "FAILED"
         try:
+            for work in sweep_stale_trainings(s.cache_dir):
+                print(f"[bench] removed {work}: a teacher training a killed run left behind",
+                      flush=True)
             dataset = self._dataset()
             jobs = self.plan.teacher_jobs
             trained = train_uncached([(j.kind, j.seed) for j in jobs], task, dataset,

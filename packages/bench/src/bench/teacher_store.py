@@ -29,13 +29,14 @@ import numpy as np
 import torch
 
 from bench.gin_classes import configurable
-from bench.locks import file_lock
-from moe.checkpoint import CheckpointError, read_checkpoint_meta
+from bench.locks import file_lock, try_file_lock
 from bench.trainer import Trainer, TrainerConfig
+from moe.checkpoint import CheckpointError, read_checkpoint_meta
 from teachers import TEACHERS, DiffusionAlgorithm, DiffusionPolicy, TeacherTrainingConfig
 
-__all__ = ["teacher_configs", "teacher_key", "teacher_path", "is_cached", "TrainedTeacher",
-           "load_or_train_teacher", "score_adapter", "image_layout"]
+__all__ = ["sweep_stale_trainings", "teacher_configs", "teacher_key", "teacher_path",
+           "is_cached", "TrainedTeacher", "load_or_train_teacher", "score_adapter",
+           "image_layout"]
 
 CACHE_FORMAT = 1  # bump when training code changes what a cached teacher means
 
@@ -177,6 +178,19 @@ def _load_or_train(kind, task, dataset, data_seed, seed, arch, train, key, path,
     finally:  # the finished teacher is the cached one; an interrupted one leaves nothing
         shutil.rmtree(work, ignore_errors=True)
     return TrainedTeacher(kind, policy.eval(), key, path, False, wall, seed)
+
+
+def sweep_stale_trainings(cache_dir: str | Path) -> list[Path]:
+    """Remove the `<entry>.training` folders a killed invocation left in the cache: those whose
+    entry lock nobody holds (a teacher being trained right now holds its lock). Returns them."""
+    removed = []
+    for work in sorted(Path(cache_dir).glob("*.training")):
+        entry = work.with_name(work.name[: -len(".training")])
+        with try_file_lock(entry) as free:
+            if free and work.is_dir():
+                shutil.rmtree(work, ignore_errors=True)
+                removed.append(work)
+    return removed
 
 
 def score_adapter(teacher: TrainedTeacher):
