@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import gin
+import torch
 
 from bench.cells import CellContext, run_cell
 from bench.config import parse_gin
@@ -31,8 +32,10 @@ def cell_metrics(tmp: str) -> dict[str, dict[str, float]]:
     """{cell label: its eval/ metrics} for every cell of the tiny plan, each run twice here;
     the two runs of a cell must agree (asserted)."""
     parse_gin([REPO / "gin/toy2d.gin"], [*TINY, f"Benchmark.cache_dir = '{tmp}/cache'"])
+    threads = torch.get_num_threads()
     try:
         settings = Benchmark()
+        torch.set_num_threads(settings.torch_threads())  # as an invocation does, before teachers
         dataset = settings.task.make_dataset(settings.data_seed)
         tracker = Tracker(experiment="cells", run_name="cells", tags={})
         teachers = {job: load_or_train_teacher(job.kind, settings.task, dataset, 0,
@@ -53,6 +56,7 @@ def cell_metrics(tmp: str) -> dict[str, dict[str, float]]:
         return out
     finally:
         gin.clear_config()
+        torch.set_num_threads(threads)
 
 
 def test_a_cell_gives_the_same_metrics_twice_and_in_a_fresh_process(mlflow_uri, tmp_path):
@@ -63,7 +67,7 @@ def test_a_cell_gives_the_same_metrics_twice_and_in_a_fresh_process(mlflow_uri, 
     code = (f"import json, sys; sys.path.insert(0, {str(REPO / 'tests')!r}); "
             f"import test_cells; print(json.dumps(test_cells.cell_metrics("
             f"{str(tmp_path / 'b')!r})))")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = dict(os.environ)
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, text=True,
                           capture_output=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -170,6 +170,7 @@ def _student_cell(cell: Cell, context: CellContext) -> CellResult:
 def run_cell(cell: Cell, context: CellContext) -> CellResult:
     """Run one cell: a teacher row is scored (and timed), a student is built from the cell's
     seed, trained, checkpointed, scored and timed; everything is logged to its child run."""
+    torch.set_num_threads(context.settings.torch_threads())  # results depend on the threads
     if cell.method.teacher in M.trained_teachers():
         if context.teacher is None or context.teacher.kind != cell.method.teacher:
             raise ValueError(f"cell {cell.label} needs its trained {cell.method.teacher!r} "

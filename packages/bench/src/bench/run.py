@@ -82,11 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     invocation = " ".join(shlex.quote(a) for a in ["bench.run", *(argv or sys.argv[1:])])
-    previous = signal.getsignal(signal.SIGTERM)
+    # SIGINT raises KeyboardInterrupt even where it was inherited as ignored (a background job
+    # of a non-interactive shell), SIGTERM raises Interrupted: both end the run cleanly
+    handlers = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: _raise_interrupted}
+    previous = {signum: signal.getsignal(signum) for signum in handlers}
     try:
-        signal.signal(signal.SIGTERM, _raise_interrupted)
-    except ValueError:  # not the main thread: SIGTERM keeps its handler
-        previous = None
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    except ValueError:  # not the main thread: the signals keep their handlers
+        previous = {}
     out = None
     try:
         from bench.invocation import Invocation
@@ -120,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_UNEXPECTED
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if result.failed:
         cells = ", ".join(f"{r.method}-seed{r.seed}" for r in result.failed)
         print(f"error: {len(result.failed)} cell(s) failed ({cells}); the others finished, "
