@@ -106,7 +106,7 @@ def main() -> None:
                                  n_layer=args.n_layer, n_head=args.n_head,
                                  n_embd=args.n_embd)).eval()
     with torch.no_grad():  # means and gating that depend on the state, as after training
-        policy.experts.mean_head.weight.normal_(0.0, 0.1)
+        policy.experts.mean_out.weight.normal_(0.0, 0.1)
         policy.gating.out.weight.normal_(0.0, 0.1)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -85,7 +85,8 @@ def main() -> None:
                 for _ in range(algo.batches_per_update):
                     o = torch.cumsum(torch.randn(batch_size, args.window, args.obs_dim) * 0.01, 1)
                     batches.append({"obs": o, "actions": torch.randn(
-                        batch_size, args.window, args.action_dim) * 0.005})
+                        batch_size, args.window, args.action_dim) * 0.005,
+                        "index": torch.arange(batch_size)})  # IMC: the rows drawn
                 query = [0.0]
                 score = getattr(algo, "teacher", None)
                 raw = getattr(score, "score", None)

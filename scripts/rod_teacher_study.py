@@ -9,7 +9,10 @@ one JSON line of results; the last checkpoint is saved under `--out` so later sw
         --kind ddpm --iterations 10000 --eval-at 5000 10000 --rollouts 48 --out outputs/study/a
 
 `--demo-pace`, `--demo-noise`, `--demo-sway` (Avoiding only) regenerate the demonstrations
-with another demonstrator style (not cached; a few seconds). `--load DIR` skips training and
+with another demonstrator style, `--demo-dart STD` with DART noise injection (not cached; a
+few seconds). `--chunk H --execute K` trains on action chunks (the next H actions, flattened)
+and plays K of each chunk. On Avoiding each report also rolls 96 more episodes out and counts
+the collisions per obstacle row (`anatomy`). `--load DIR` skips training and
 evaluates a saved teacher (with `--sweep`: every sampler x steps combination).
 """
 
@@ -56,9 +59,15 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--data-seed", type=int, default=0)
     p.add_argument("--demos", type=int, default=0)
     p.add_argument("--window", type=int, default=5)
+    p.add_argument("--chunk", type=int, default=1,
+                   help="actions predicted per step (an action chunk, flattened)")
+    p.add_argument("--execute", type=int, default=1,
+                   help="actions of each chunk executed before sampling the next")
     p.add_argument("--demo-pace", type=float, nargs=2, default=None)
     p.add_argument("--demo-noise", type=float, default=None)
     p.add_argument("--demo-sway", type=float, default=None)
+    p.add_argument("--demo-dart", type=float, default=0.0,
+                   help="DART noise std (m) on executed demonstrator actions; clean labels")
     p.add_argument("--holdout", type=int, default=8, help="episodes held out for action error")
     p.add_argument("--replay", type=int, default=0,
                    help="only replay the first N demonstrations open loop and report")
@@ -71,7 +80,8 @@ def parse(argv=None) -> argparse.Namespace:
 
 def episodes_for(args, task):
     """The task's cached demonstrations, or (with --demo-*) a fresh set in another style."""
-    if args.demo_pace is None and args.demo_noise is None and args.demo_sway is None:
+    if (args.demo_pace is None and args.demo_noise is None and args.demo_sway is None
+            and not args.demo_dart):
         return task.load_episodes(args.data_seed, cache_dir=args.cache, progress=False).episodes
     if task.name != "avoiding":
         sys.exit("--demo-pace/--demo-noise/--demo-sway apply to Avoiding only")
@@ -89,29 +99,71 @@ def episodes_for(args, task):
     env, demo = task.make_env(), AvoidingDemonstrator(**kw)
     out, i = [], 0
     while len(out) < task.num_demos:
-        ep = run_episode(env, demo, seed=episode_seed(args.data_seed, i))
+        ep = run_episode(env, demo, seed=episode_seed(args.data_seed, i),
+                         action_noise=args.demo_dart)
         i += 1
         if ep.success:
             out.append(ep)
     return out
 
 
+def chunk_episodes(episodes, horizon: int):
+    """Each step's action replaced by the next `horizon` actions, flattened (L, H*A); the end
+    is padded by repeating the last action."""
+    import dataclasses
+
+    out = []
+    for ep in episodes:
+        act = np.concatenate([ep.actions, np.repeat(ep.actions[-1:], horizon - 1, 0)])
+        idx = np.arange(ep.length)[:, None] + np.arange(horizon)[None, :]
+        out.append(dataclasses.replace(ep, actions=act[idx].reshape(ep.length, -1)))
+    return out
+
+
+class ChunkView:
+    """Rollout policy that samples an action chunk (B, H*A) every `execute` steps and plays
+    its first actions in order; the observation window is pushed at every step."""
+
+    def __init__(self, policy, *, action_dim: int, execute: int, **kw) -> None:
+        from moe.obs_window import ObservationWindow
+
+        self.policy, self.action_dim, self.execute, self.kw = policy, action_dim, execute, kw
+        self.window = ObservationWindow(policy.config.window, policy.config.obs_dim)
+        self.queue, self.t = None, 0
+
+    def reset(self) -> None:
+        self.window.clear()
+        self.queue, self.t = None, 0
+
+    @torch.no_grad()
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        window, _, _ = self.window.push(np.asarray(obs, dtype=np.float32), torch.device("cpu"))
+        if self.t % self.execute == 0:
+            a = self.policy.sample_actions(window, **self.kw)
+            self.queue = a.reshape(a.shape[0], -1, self.action_dim).numpy()
+        action = self.queue[:, self.t % self.execute]
+        self.t += 1
+        return action
+
+
 def start_stats(policy, obs0: np.ndarray, n: int = 2000, **kw) -> dict[str, float]:
     """The policy's first action from the padded start window: side and lateral size."""
     window = torch.as_tensor(np.repeat(obs0[None, None], policy.config.window, 1),
                              dtype=torch.float32).repeat(n, 1, 1)
-    a = policy.sample_actions(window, **kw).numpy()
+    a = policy.sample_actions(window, **kw).numpy()[:, :2]
     return {"start_left": float(np.mean(a[:, 0] < 0)),
             "start_abs_dx_mm": float(np.mean(np.abs(a[:, 0])) * 1000),
             "start_small_dx_frac": float(np.mean(np.abs(a[:, 0]) < 0.0015))}
 
 
-def action_error(policy, windows: dict, n: int = 4096, **kw) -> float:
+def action_error(policy, windows: dict, n: int = 4096, base_dim: int = 0, **kw) -> float:
     """Mean |a - a_demo| (mm) of one sample per window, last timestep, on `n` windows."""
     idx = np.random.default_rng(0).choice(len(windows["obs"]), min(n, len(windows["obs"])),
                                           replace=False)
     a = policy.sample_actions(torch.as_tensor(windows["obs"][idx]), **kw).numpy()
-    return float(np.mean(np.linalg.norm(a - windows["actions"][idx, -1], axis=-1)) * 1000)
+    target = windows["actions"][idx, -1]
+    d = base_dim or a.shape[-1]  # the first action of a chunk
+    return float(np.mean(np.linalg.norm(a[:, :d] - target[:, :d], axis=-1)) * 1000)
 
 
 def replay(task, episodes) -> dict[str, float]:
@@ -139,13 +191,58 @@ def evaluate(policy, task, args, **kw) -> dict[str, float]:
     torch.manual_seed(args.eval_seed)
     policy.eval()
     t = time.perf_counter()
-    res = task.evaluate(PolicyView(policy, **kw), seed=args.eval_seed, parallel=False,
-                        progress=False)
+    view = (ChunkView(policy, action_dim=task.action_dim, execute=args.execute, **kw)
+            if args.chunk > 1 else PolicyView(policy, **kw))
+    res = task.evaluate(view, seed=args.eval_seed, parallel=False, progress=False)
     m = res.metrics
     fails = [r for r in res.raw.records if not r.success]
     return {"success": m["success_rate"], "entropy": m["entropy"],
             "paths": m["modes_seen"], "collisions": sum(r.failure for r in fails),
             "timeouts": sum(not r.failure for r in fails), "eval_s": time.perf_counter() - t}
+
+
+def anatomy(view, task, n: int = 96, seed: int = 900, batch: int = 16) -> dict:
+    """Avoiding: where rollouts end. Per failed rollout, the obstacle row it hit (0-2, by the
+    rod's y against the rows) and how many rows it had crossed; also the share of rollouts
+    whose first 5 steps moved less than 1.5 mm sideways on average (a "between" start)."""
+    from envs.d3il.avoiding import LEVEL_Y, OBSTACLES
+
+    rows, between_fail, between, offsets = [0, 0, 0, 0], 0, 0, []
+    for start in range(0, n, batch):
+        envs = [task.make_env() for _ in range(min(batch, n - start))]
+        obs = np.stack([e.reset(seed=seed + start + j)[0] for j, e in enumerate(envs)])
+        view.reset()
+        done = np.zeros(len(envs), bool)
+        first = np.zeros(len(envs))
+        t = 0
+        while not done.all():
+            a = np.asarray(view(obs))
+            if t < 5:
+                first += a[:, 0] / 5
+            t += 1
+            for j, e in enumerate(envs):
+                if done[j]:
+                    continue
+                o, _, term, trunc, info = e.step(a[j])
+                obs[j] = o
+                if term or trunc:
+                    done[j] = True
+                    small = abs(first[j]) < 0.0015
+                    between += small
+                    if not info["success"]:
+                        y = e.unwrapped.tcp[1]
+                        row = int(np.searchsorted(np.asarray(LEVEL_Y) + 0.03, y))
+                        rows[min(row, 3)] += 1
+                        between_fail += small
+                        x = e.unwrapped.tcp[0]
+                        hit = min(OBSTACLES, key=lambda o: np.hypot(x - o[0], y - o[1]))
+                        offsets.append(round(1000 * (x - hit[0])))
+        for e in envs:
+            e.close()
+    head_on = sum(abs(o) < 20 for o in offsets)
+    return {"fail_rows_0_1_2_after": rows, "between_starts": between / n,
+            "between_failed": int(between_fail), "fail_x_offsets_mm": sorted(offsets),
+            "fail_head_on_lt20mm": head_on}
 
 
 def main(argv=None) -> None:
@@ -162,12 +259,15 @@ def main(argv=None) -> None:
     if args.replay:
         print(json.dumps(replay(task, episodes[:args.replay])), flush=True)
         return
+    if args.chunk > 1:
+        episodes = chunk_episodes(episodes, args.chunk)
     train_eps, held_eps = episodes[args.holdout:], episodes[:args.holdout]
     data = make_windows(train_eps, args.window)
     held = make_windows(held_eps, args.window) if held_eps else None
     out = Path(args.out)
     kw = {"num_steps": args.steps, **({"sampler": args.sampler} if args.sampler else {})}
-    common = dict(obs_dim=task.obs_dim, action_dim=task.action_dim, window=args.window,
+    common = dict(obs_dim=task.obs_dim, action_dim=task.action_dim * args.chunk,
+                  window=args.window,
                   n_layer=args.layers, n_head=args.heads, n_embd=args.embd,
                   dropout=args.dropout, obs_motion=args.motion)
     for item in args.set:
@@ -193,16 +293,22 @@ def main(argv=None) -> None:
 
     def report(it: int, extra: dict) -> None:
         row = {"iteration": it, **extra, **start_stats(policy, obs0, **kw),
-               "train_err_mm": action_error(policy, data, **kw)}
+               "train_err_mm": action_error(policy, data, base_dim=task.action_dim, **kw)}
         if held is not None:
-            row["heldout_err_mm"] = action_error(policy, held, **kw)
+            row["heldout_err_mm"] = action_error(policy, held, base_dim=task.action_dim, **kw)
         if task.name == "avoiding":
             from envs.d3il.avoiding import side_agreement
 
             row["side_agreement_steps_1_4"] = [round(v, 3) for v in side_agreement(
-                lambda obs: policy.sample_actions(torch.as_tensor(obs), **kw).numpy(),
+                lambda obs: policy.sample_actions(torch.as_tensor(obs), **kw).numpy()[:, :2],
                 episodes, window=policy.config.window)]
         row.update(evaluate(policy, task, args, **kw))
+        if task.name == "avoiding":
+            from bench.scoring import PolicyView
+
+            view = (ChunkView(policy, action_dim=task.action_dim, execute=args.execute, **kw)
+                    if args.chunk > 1 else PolicyView(policy, **kw))
+            row.update(anatomy(view, task))
         print(json.dumps(row), flush=True)
 
     if args.load:

@@ -26,7 +26,9 @@ def tiny_policy(**kw) -> MoEPolicy:
 
 
 def batch(n=6):
-    return {"obs": torch.randn(n, 2, 3), "actions": torch.randn(n, 2, 2)}
+    """A batch as the trainer draws it: raw windows and the dataset rows they came from."""
+    return {"obs": torch.randn(n, 2, 3), "actions": torch.randn(n, 2, 2),
+            "index": torch.arange(n)}
 
 
 MOE_ALGORITHMS = sorted(n for n, spec in ALGORITHMS.items() if spec.moe)

@@ -56,6 +56,7 @@ DISTRIBUTIONS = {
     "imageio": "imageio",
     "h5py": "h5py",
     "pytest": "pytest",
+    "ray": "ray",
 }
 # imported only where installed, never a dependency: import name -> why
 PROBED = {

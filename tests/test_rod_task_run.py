@@ -36,7 +36,8 @@ def test_avoiding_end_to_end_and_reproducible(mlflow_uri, tmp_path, capsys):
     assert "success" in outputs[0] and "entropy" in outputs[0]
     paper = outputs[0][outputs[0].index("in the paper's layout"):]
     assert paper.splitlines()[2].split() == ["metric", "DDPM", "BESO", "DDPM-1", "BESO-1", "CD",
-                                             "CTM", "VDD-DDPM", "VDD-BESO", "EM-GPT", "IMC-GPT"]
+                                             "CTM", "VDD-DDPM", "(ours)", "VDD-BESO", "(ours)",
+                                             "EM-GPT", "IMC-GPT"]
     assert "success (published)" in paper
     assert len(list((tmp_path / "cache" / "datasets").iterdir())) == 1
 

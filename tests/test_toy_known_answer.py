@@ -27,18 +27,24 @@ def toy():
     gin.clear_config()
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
-def test_vdd_covers_every_mode(toy, seed, tmp_path):
+def fit_and_evaluate(toy, method: str, seed: int, tmp_path):
+    """Train `method` of the shipped toy config for one seed; its toy metrics."""
     task = toy.task
     assert task.target.num_modes == 8
     dataset = task.make_dataset(seed)
-    built = M.build_student(M.method_table()["vdd"], task, dataset, seed)
+    built = M.build_student(M.method_table()[method], task, dataset, seed)
     assert built.policy.config.num_experts == 8
     cfg = built.algorithm.config
     Trainer(built.algorithm, dataset, iterations=cfg.iterations, batch_size=cfg.batch_size,
             checkpoint_dir=tmp_path / "ckpt", seed=seed,
             config=TrainerConfig(checkpoint_every=cfg.iterations, progress=False)).fit()
     m, _ = evaluate_policy(task, built.policy, num_samples=20_000, seed=seed)
+    return m
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_vdd_covers_every_mode(toy, seed, tmp_path):
+    m = fit_and_evaluate(toy, "vdd", seed, tmp_path)
     assert m["eval/modes_covered"] == 8, m
     assert m["eval/weight_error_max"] < 0.05, m
     assert m["eval/sample_freq_error_max"] < 0.05, m
@@ -46,3 +52,16 @@ def test_vdd_covers_every_mode(toy, seed, tmp_path):
     # the tractable likelihood: held-out target samples score as under the target itself
     assert abs(m["eval/heldout_log_lik"] - m["eval/target_log_lik"]) < 0.05, m
     assert m["eval/energy_distance"] < 0.05, m
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vdd_as_published_leaves_modes_empty(toy, seed, tmp_path):
+    """What the published settings miss on this ring (random start in the official toy's
+    box, no re-seeding, uniform gating, one expert step per iteration): experts that start
+    near the centre settle on the nearest modes, several on one, and never cross to the
+    others (measured with the shipped heads: 4-5 of 8 modes, reverse KL 0.51-0.82 nats, seeds
+    0-2). If this starts failing, the published row of the README no longer shows what it
+    claims."""
+    m = fit_and_evaluate(toy, "vdd_published", seed, tmp_path)
+    assert m["eval/modes_covered"] <= 6, m
+    assert m["eval/reverse_kl"] > 0.3, m

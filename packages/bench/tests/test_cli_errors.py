@@ -16,12 +16,13 @@ GOOD = "gin/toy2d.gin"
         (["--gin", GOOD, "-b", "student/MoEConfig.covariance = 'diag'"], "'full' or 'diagonal'"),
         (["--gin", GOOD, "-b", "Benchmark.methods = ['vdd', 'cm']"],
          "unknown method(s) ['cm']; valid choices: ['ddpm', 'beso', 'ddpm_1', 'beso_1', 'cd', "
-         "'ctm', 'vdd_ddpm', 'vdd_beso', 'em_gpt', 'imc_gpt', 'vdd', 'vdd_published']"),
+         "'ctm', 'vdd_ddpm_published', 'vdd_beso_published', 'vdd_ddpm', 'vdd_beso', 'em_gpt', "
+         "'imc_gpt', 'vdd_published', 'vdd']"),
         (["--gin", GOOD, "-b", "Benchmark.teachers = ['ddpm']", "-b",
           "Benchmark.methods = ['ddpm', 'cd']"],
          "method 'cd' needs a trained 'beso' teacher, and this config provides only ['ddpm'] "
-         "(Benchmark.teachers); methods usable here: ['ddpm', 'ddpm_1', 'vdd_ddpm', 'em_gpt', "
-         "'imc_gpt', 'vdd', 'vdd_published']"),
+         "(Benchmark.teachers); methods usable here: ['ddpm', 'ddpm_1', 'vdd_ddpm_published', "
+         "'vdd_ddpm', 'em_gpt', 'imc_gpt', 'vdd_published', 'vdd']"),
         (["--gin", "gin/cpu/avoiding.gin", "-b", "Benchmark.methods = ['vdd']"],
          "method 'vdd' needs the task's analytic target, and task 'avoiding' has none"),
         (["--gin", GOOD, "-b", "Benchmark.teachers = ['flow']"],

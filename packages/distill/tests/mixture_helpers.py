@@ -9,8 +9,11 @@ WEIGHTS = (0.4, 0.3, 0.2, 0.1)
 
 
 def tiny_policy(obs, actions, **kw) -> MoEPolicy:
+    """A small MoE with single-Linear expert heads: these tests check the algorithms on a
+    mixture whose means move freely at lr 1e-2 (with the default residual-MLP heads, 256
+    wide, that lr moves the means by whole modes per step and EM misses modes)."""
     cfg = dict(obs_dim=obs.shape[-1], action_dim=2, num_experts=4, covariance="diagonal",
-               n_layer=1, n_head=1, n_embd=16)
+               n_layer=1, n_head=1, n_embd=16, head_layers=0)
     cfg.update(kw)
     policy = MoEPolicy(MoEConfig(**cfg))
     policy.fit_normalizers(obs, actions)
@@ -22,7 +25,8 @@ def train(algo, data, iterations: int, batch_size: int, seed: int) -> list:
     stats = []
     for _ in range(iterations):
         idx = rng.integers(0, len(data["obs"]), batch_size)
-        stats.append(algo.update([{"obs": data["obs"][idx], "actions": data["actions"][idx]}]))
+        stats.append(algo.update([{"obs": data["obs"][idx], "actions": data["actions"][idx],
+                                   "index": idx}]))
     return stats
 
 

@@ -121,3 +121,21 @@ def test_save_load_and_act(tmp_path):
     loaded.reset()
     assert loaded.act(np.zeros(1, dtype=np.float32)).shape == (1,)
     assert loaded.sample_actions(obs, num_steps=3).shape == (4, 1)
+
+
+@pytest.mark.parametrize("num_steps", [1, 2, 4])
+def test_multistep_cm_sampling_makes_every_call_from_above_sigma_min(num_steps, monkeypatch):
+    """N calls, each a jump from a distinct level > sigma_min (a jump from sigma_min is the
+    identity, so a sampler that spends its last call there is an (N-1)-step sampler)."""
+    pol = student(BESOPolicy(BESOConfig(**TINY)), "cm")
+    calls, real = [], pol.jump
+
+    def spy(x, t, s, obs):
+        calls.append(float(t[0]))
+        return real(x, t, s, obs)
+
+    monkeypatch.setattr(pol, "jump", spy)
+    pol.sample_normalized(torch.zeros(3, 1, 1), num_steps=num_steps, sampler="jump")
+    c = pol.config
+    assert len(calls) == num_steps and calls[0] == pytest.approx(c.sigma_max)
+    assert all(t > 2 * c.sigma_min for t in calls) and calls == sorted(calls, reverse=True)

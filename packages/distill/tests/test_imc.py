@@ -98,10 +98,14 @@ def test_construction_update_and_stats_contract():
     assert cfg.to_dict()["eta"] == 0.5 and IMCConfig(**cfg.to_dict()) == cfg
     algo = IMC(policy, cfg, init_actions=data["actions"])
     assert algo.batches_per_update == 1 and algo.policy is policy and algo.config is cfg
-    batch = {"obs": data["obs"][:8], "actions": data["actions"][:8]}
+    batch = {"obs": data["obs"][:8], "actions": data["actions"][:8], "index": np.arange(8)}
     for bad in ([], [batch, batch], batch):
         with pytest.raises(ValueError, match="exactly 1 batch"):
             algo.update(bad)
+    with pytest.raises(ValueError, match=r"dataset rows under 'index'.*\['actions', 'obs'\]"):
+        algo.update([{"obs": batch["obs"], "actions": batch["actions"]}])
+    with pytest.raises(ValueError, match="8 non-negative dataset rows, got \\(3,\\)"):
+        algo.update([{**batch, "index": np.arange(3)}])
     assert algo.iteration == 0
 
     stats = algo.update([batch])
@@ -111,3 +115,29 @@ def test_construction_update_and_stats_contract():
     assert all(math.isfinite(v) for v in d.values())
     assert 1 / 8 <= stats.coverage <= 1.0 and stats.curriculum_entropy <= math.log(8) + 1e-5
     assert stats.gating_loss > 0 and stats.gating_entropy == pytest.approx(math.log(4), abs=1e-5)
+    assert 0 <= stats.posterior_entropy <= math.log(4) + 1e-5
+    assert algo.log_posterior.shape == (8, 1, 4)  # one posterior per data point seen
+
+
+def test_experts_compete_for_data_points_through_the_posterior():
+    """Two experts started on one mode: the per-data-point posterior p(z | o) sharpens to one
+    expert per point, so they split that mode's points and stay apart. (A state-only prior
+    q(z | s), the same for every point of the constant state, gives no competition: the two
+    experts then merge, 0.008 apart in this setting.)"""
+    rng = np.random.default_rng(0)
+    modes = np.array([[-3.0, 0.0], [3.0, 0.0]])
+    actions = (modes[rng.integers(0, 2, 4000)] + 0.5 * rng.normal(size=(4000, 2)))
+    data = {"obs": np.zeros((4000, 1, 1), np.float32),
+            "actions": actions.astype(np.float32)[:, None]}
+    torch.manual_seed(0)
+    policy = tiny_policy(data["obs"], data["actions"], num_experts=3, init_std=0.15)
+    start = torch.tensor([[-3.0, 0.1], [-3.0, -0.1], [3.0, 0.0]])
+    policy.experts.set_means(policy.action_normalizer.normalize(start))
+    cfg = IMCConfig(iterations=300, batch_size=256, lr=1e-2, gating_lr=1e-2, eta=1.0,
+                    expert_init="random")
+    stats = train(IMC(policy, cfg), data, cfg.iterations, cfg.batch_size, seed=0)
+    means, _, weights = constant_state_mixture(policy)
+    assert np.linalg.norm(means[0] - means[1]) > 0.2  # split, not merged
+    assert np.all(np.abs(means[:2] - modes[0]).max(-1) < 0.5)  # both still on the first mode
+    np.testing.assert_allclose(weights, [0.25, 0.25, 0.5], atol=0.05)
+    assert stats[-1].posterior_entropy < min(0.01, stats[0].posterior_entropy)  # one expert per point

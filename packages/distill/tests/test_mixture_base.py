@@ -91,7 +91,8 @@ def test_mixture_algorithms_share_the_base(algo_cls, config_cls, stats_cls):
     assert algo.policy is policy and algo.config is config and algo.iteration == 0
     with pytest.raises(ValueError, match="needs an expert_loss, a gating_loss or both"):
         algo.step()
-    batch = {"obs": torch.as_tensor(obs[:8]), "actions": torch.as_tensor(actions[:8])}
+    batch = {"obs": torch.as_tensor(obs[:8]), "actions": torch.as_tensor(actions[:8]),
+             "index": torch.arange(8)}
     stats = algo.update([batch] * algo.batches_per_update)
     assert isinstance(stats, stats_cls) and algo.iteration == 1
     d = stats.to_dict()

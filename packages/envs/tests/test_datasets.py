@@ -33,7 +33,7 @@ def test_cache_round_trip_and_reuse(tmp_path):
     # another seed or size is another dataset; no temporary directories are left behind
     assert load_or_generate("avoiding", 2, seed=0, cache_dir=tmp_path, workers=1,
                             progress=False).path != first.path
-    assert not list((tmp_path / "datasets").glob("*.tmp-*"))
+    assert not list((tmp_path / "datasets").rglob("*.tmp-*"))
 
 
 def test_save_replaces_atomically(tmp_path):

@@ -61,8 +61,9 @@ def test_state_only_embedding_is_the_plain_linear():
 
 
 def test_state_only_moe_keeps_its_state_dict_keys():
+    # head_layers=0: the architecture of checkpoints saved before the MLP heads, which load so
     policy = MoEPolicy(MoEConfig(obs_dim=3, action_dim=2, n_layer=1, n_head=2, n_embd=32,
-                                 num_experts=3))
+                                 num_experts=3, head_layers=0))
     keys = list(policy.state_dict())
     assert [k for k in keys if k.startswith(("obs_embed", "obs_normalizer"))] == [
         "obs_normalizer.mean", "obs_normalizer.std", "obs_embed.weight", "obs_embed.bias"]

@@ -46,11 +46,14 @@ def random_policy(*, window: int, covariance: str = "full", cameras: int = 0, **
     obs_dim = S + pixel_dim(cameras, image.get("image_size", 0))
     policy = MoEPolicy(MoEConfig(obs_dim=obs_dim, action_dim=A, window=window, num_experts=Z,
                                  n_layer=1, n_head=2, n_embd=16, covariance=covariance,
-                                 **image, **kw))
+                                 head_hidden=16, **image, **kw))
     with torch.no_grad():
         for name, p in policy.named_parameters():
             if name.startswith("gating.out"):  # gating logits of order 1: several experts
                 p.add_(0.05 * torch.randn_like(p))
+            elif name.startswith("experts.") and not name.endswith(("_head.out.weight",
+                                                                   "_head.out.bias")):
+                p.add_(0.1 * torch.randn_like(p))  # the heads' hidden layers: actions of order 1-10
             elif not name.startswith("gating") and "encoders" not in name:
                 p.add_(0.5 * torch.randn_like(p))
     obs = observations(64, window, obs_dim, seed=1)

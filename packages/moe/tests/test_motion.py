@@ -71,7 +71,7 @@ def test_a_policy_with_motion_keeps_the_side_it_set_off_in():
     torch.manual_seed(0)
     policy = MoEPolicy(MoEConfig(obs_dim=1, action_dim=1, window=2, n_layer=1, n_head=1,
                                  n_embd=16, num_experts=2, covariance="diagonal",
-                                 obs_motion=True))
+                                 obs_motion=True, head_layers=0))  # 300 steps: Linear heads
     policy.fit_normalizers(obs, actions)
     batch = {"obs": torch.as_tensor(obs), "actions": torch.as_tensor(actions)}
     opt = torch.optim.Adam(policy.parameters(), lr=3e-3)

@@ -17,6 +17,7 @@ import torch
 
 from bench import methods as M
 from bench.plan import Cell
+from bench.records import FINAL_STEP
 from bench.scoring import evaluate_policy
 from bench.table import summary_line
 from bench.teacher_store import TrainedTeacher
@@ -40,6 +41,7 @@ class CellContext:
     tracker: Any  # bench.tracking.Tracker: the cell logs one child run of the parent
     out: Path  # the invocation's output folder; the cell writes under out/<label>/
     config_text: str = ""
+    tags: dict[str, str] = field(default_factory=dict)  # more child-run tags (config hash)
 
     @property
     def task(self):
@@ -106,7 +108,7 @@ def _evaluate(cell: Cell, context: CellContext, policy, run, act_kwargs=None):
 
 def _tags(cell: Cell, context: CellContext) -> dict[str, str]:
     return {"task": context.task.name, "method": cell.method.name,
-            "teacher": cell.method.teacher, "seed": str(cell.seed)}
+            "teacher": cell.method.teacher, "seed": str(cell.seed), **context.tags}
 
 
 def _timing(context: CellContext, sample_fn, passes: int) -> dict[str, float]:
@@ -127,7 +129,8 @@ def _teacher_cell(cell: Cell, context: CellContext) -> CellResult:
         metrics.update(_timing(context, lambda obs: policy.sample_actions(obs, num_steps=steps),
                                steps))
         metrics["train/wall_s"] = teacher.train_wall_s  # the teacher's own training
-        run.log_metrics(metrics)
+        run.log_metrics(metrics, step=FINAL_STEP)
+        run.log_summary(metrics, method=method.name, seed=cell.seed, teacher_key=teacher.key)
     print(summary_line(cell.label, metrics, levels=context.task.levels), flush=True)
     return CellResult(method.name, cell.seed, metrics, run.run_id, None, samples)
 
@@ -140,8 +143,6 @@ def _student_cell(cell: Cell, context: CellContext) -> CellResult:
         run.log_params(built.params)
         if context.teacher is not None:
             run.log_params({"teacher.seed": context.teacher.seed})
-        if context.config_text:
-            run.log_text(context.config_text, "config.gin")
         iters = built.algorithm.config.iterations
         snaps: list[MixtureSnapshot] = []
         want = set()
@@ -160,7 +161,8 @@ def _student_cell(cell: Cell, context: CellContext) -> CellResult:
         metrics.update(_timing(context, built.policy.sample_actions,
                                M.forward_passes(built.policy)))
         metrics["train/wall_s"] = result.wall_s
-        run.log_metrics(metrics, step=iters)
+        run.log_metrics(metrics, step=FINAL_STEP)  # one step for every run: charts compare
+        run.log_summary(metrics, method=method.name, seed=cell.seed, iterations=iters)
         run.log_artifact(checkpoint, "checkpoint")
     print(summary_line(label, metrics, levels=task.levels)
           + f", {result.wall_s:.1f}s", flush=True)

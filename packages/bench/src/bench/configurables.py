@@ -10,6 +10,7 @@ where they are defined. Code that builds a config by hand with gin's bindings ap
 from __future__ import annotations
 
 from bench import methods, settings, trainer  # noqa: F401  (register bench's configurables)
+from bench.executors import options  # noqa: F401  (RayOptions)
 from bench.gin_classes import register_all
 
 register_all()

@@ -14,11 +14,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from bench.toy_eval import MixtureSnapshot  # noqa: E402
 from envs import GaussianMixtureTarget  # noqa: E402
 
-__all__ = ["draw_toy_figure", "draw_sample_figure", "draw_comparison_figure"]
+__all__ = ["draw_toy_figure", "draw_sample_figure", "draw_comparison_figure", "method_style",
+           "log_scale_fits"]
 
 
 def _extent(target: GaussianMixtureTarget) -> tuple[float, float]:
@@ -52,10 +54,11 @@ def _frame(ax, lo: float, hi: float) -> None:
     ax.set_yticks([])
 
 
-def _save(fig, path: str | Path) -> Path:
-    fig.tight_layout()
+def _save(fig, path: str | Path, *, tight: bool = True) -> Path:
+    if tight:
+        fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # legends placed outside the axes too
     plt.close(fig)
     return path
 
@@ -92,7 +95,24 @@ def draw_toy_figure(target: GaussianMixtureTarget,
             _frame(ax, lo, hi)
         for ax in row[1 + len(snaps):]:
             ax.axis("off")
-    return _save(fig, path)
+    fig.legend(handles=_toy_legend(), loc="lower center", ncol=4, frameon=False,
+               bbox_to_anchor=(0.5, 0.0), fontsize=9)
+    fig.tight_layout(rect=(0, 0.5 / (3 * len(runs)), 1, 1))  # room for the legend below
+    return _save(fig, path, tight=False)
+
+
+def _toy_legend() -> list:
+    """Proxy artists naming what the toy figure draws."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    return [Patch(color=plt.cm.Blues(0.6), label="target density"),
+            Line2D([], [], color="0.3", marker=r"$\rightarrow$", ls="", ms=12,
+                   label="score field (log-compressed)"),
+            Line2D([], [], color="crimson", marker="o", ls="", ms=5,
+                   label="expert mean (opacity: gating weight)"),
+            Ellipse((0, 0), 1, 0.5, fill=False, color="crimson", lw=1.5,
+                    label="expert 2-sigma ellipse")]
 
 
 def draw_sample_figure(target: GaussianMixtureTarget, samples: dict[str, np.ndarray],
@@ -117,6 +137,25 @@ def draw_sample_figure(target: GaussianMixtureTarget, samples: dict[str, np.ndar
     return _save(fig, path)
 
 
+# 14 colours told apart at a glance (tab10, then four more), each method also with its own marker
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#ffd700", "#00008b", "#8b0000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+
+
+def method_style(index: int) -> tuple[str, str]:
+    """(colour, marker) of the `index`-th method: distinct for the first 14 colours x
+    12 markers' combinations (colours repeat only after 14 methods, with another marker)."""
+    return PALETTE[index % len(PALETTE)], MARKERS[index % len(MARKERS)]
+
+
+def log_scale_fits(values: Sequence[float]) -> bool:
+    """Whether a quality axis reads better in log scale: all values positive and spanning at
+    least a factor of 10 (energy distances 0.005-0.5; not success rates with zeros)."""
+    vals = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    return bool(vals.size) and bool((vals > 0).all()) and vals.max() >= 10 * vals.min()
+
+
 def _mean_std(rows, method: str, key: str) -> tuple[float, float] | None:
     vals = np.array([r[key] for r in rows if r["method"] == method and key in r], dtype=float)
     return (float(vals.mean()), float(vals.std())) if vals.size else None
@@ -126,26 +165,41 @@ def draw_comparison_figure(rows: Sequence[dict], methods: Sequence[str], *, qual
                            quality_label: str, labels: dict[str, str],
                            path: str | Path) -> Path:
     """Left: `quality` per method (mean, std over seeds as error bars). Right: the same against
-    milliseconds per action at batch 1 (log scale), so speed and quality read together."""
+    milliseconds per action at batch 1 (log scale), so speed and quality read together. Each
+    method has its own colour and marker, named in a legend beside the plot (no labels on the
+    points to collide in a cluster); the quality axis is logarithmic where the values span a
+    factor of 10 or more (`log_scale_fits`)."""
     shown = [m for m in methods if _mean_std(rows, m, quality)]
-    fig, (bars, scatter) = plt.subplots(1, 2, figsize=(12, 4.5))
-    colors = plt.cm.tab10(np.arange(len(shown)) % 10)
+    fig, (bars, scatter) = plt.subplots(1, 2, figsize=(13, 4.8),
+                                        gridspec_kw={"width_ratios": [1, 1.1]})
+    means = {m: _mean_std(rows, m, quality) for m in shown}
+    log = log_scale_fits([mean for mean, _ in means.values()])
     for i, m in enumerate(shown):
-        mean, std = _mean_std(rows, m, quality)
-        bars.bar(i, mean, yerr=std, color=colors[i], capsize=3)
+        color, marker = method_style(i)
+        mean, std = means[m]
+        low = min(std, mean * 0.999) if log else std  # a log axis cannot reach 0
+        bars.bar(i, mean, yerr=[[low], [std]], color=color, capsize=3)
         ms = _mean_std(rows, m, "timing/ms_per_action_b1")
         if ms:
-            scatter.errorbar(ms[0], mean, xerr=ms[1], yerr=std, fmt="o", color=colors[i],
-                             capsize=3)
-            scatter.annotate(labels.get(m, m), (ms[0], mean), textcoords="offset points",
-                             xytext=(5, 5), fontsize=8)
+            scatter.errorbar(ms[0], mean, xerr=ms[1], yerr=[[low], [std]], fmt=marker,
+                             color=color, capsize=3, ms=7, label=labels.get(m, m))
     bars.set_xticks(range(len(shown)), [labels.get(m, m) for m in shown], rotation=35,
                     ha="right")
-    bars.set_ylabel(quality_label)
+    axis = f"{quality_label}{' (log)' if log else ''}"
+    bars.set_ylabel(axis)
     bars.set_title("per method (mean ± std over seeds)")
     scatter.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 2, 5, 10 ms rather than 2x10^0
+    scatter.xaxis.set_major_formatter(plain)
+    scatter.xaxis.set_minor_formatter(plain)
+    if log:
+        bars.set_yscale("log")
+        scatter.set_yscale("log")
     scatter.set_xlabel("ms per action, batch 1 (log)")
-    scatter.set_ylabel(quality_label)
+    scatter.set_ylabel(axis)
     scatter.set_title("quality against inference cost")
-    scatter.grid(alpha=0.3)
+    scatter.grid(alpha=0.3, which="both")
+    if scatter.get_legend_handles_labels()[0]:
+        scatter.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8,
+                       frameon=False, borderaxespad=0)
     return _save(fig, path)

@@ -9,12 +9,16 @@ A method is what one row of the results shows:
   exact score, where it has one); an ODE algorithm (CD, CTM) gives `<stem>` from the first
   teacher kind sampled along an ODE (`<stem>_<kind>` for further ones); a data algorithm (EM,
   IMC) gives `<stem>` (teacher "none").
-`VARIANTS` adds fixed-setting variants of a derived method (the paper's VDD as published).
+`VARIANTS` adds fixed-setting variants of every method of an algorithm: VDD as published
+(`<method>_published`: random expert init, no re-seeding, everything else equal) beside
+ours, each labelled as such ("VDD-BESO (ours)", "VDD-BESO (published)").
 
 gin configures each student method's algorithm under a scope of its own name
-(`vdd_published/VDDConfig.lr = ...`, `cd/CDConfig.iterations = ...`; unscoped bindings apply
-to every method using that config class), the MoE under `student/` (per method under
-`student/<method>/`), and each teacher kind under its kind (`beso/...`, `ddpm/...`).
+(`vdd_beso/VDDConfig.num_samples = ...`, `cd/CDConfig.iterations = ...`; unscoped bindings
+apply to every method using that config class), the MoE under `student/` (per method under
+`student/<method>/`), and each teacher kind under its kind (`beso/...`, `ddpm/...`). A variant
+takes its base method's bindings, then its own scope's (`vdd_beso_published/VDDConfig...`,
+`student/vdd_published/MoEConfig...`), then its fixed settings.
 """
 
 from __future__ import annotations
@@ -48,16 +52,34 @@ class Method:
     algorithm: str | None = None  # a key of distill.ALGORITHMS, for students
     overrides: dict[str, Any] = field(default_factory=dict)  # fixed algorithm settings
     num_steps: int | None = None  # teachers: sampling steps (None: the config's default)
+    base: str | None = None  # variants: the method whose gin bindings they start from
 
     @property
     def is_moe(self) -> bool:
         return self.algorithm is not None and ALGORITHMS[self.algorithm].moe
 
 
-# (name, base method, label, description, fixed algorithm settings)
-VARIANTS = (("vdd_published", "vdd", "VDD (exact, published)",
-             "VDD from the exact score as published: random expert init, no re-seeding",
+# (algorithm, name suffix, label tag, base label tag, description, fixed algorithm settings):
+# every method of the algorithm gets a variant `<method>_<suffix>`, and both are labelled
+VARIANTS = (("vdd", "published", "published", "ours",
+             "as published: random expert init, no re-seeding",
              {"expert_init": "random", "reseed_every": 0}),)
+
+
+def _tagged(label: str, tag: str) -> str:
+    """"VDD-BESO" -> "VDD-BESO (ours)"; "VDD (exact score)" -> "VDD (exact score, ours)"."""
+    return f"{label[:-1]}, {tag})" if label.endswith(")") else f"{label} ({tag})"
+
+
+def _add_variants(table: dict[str, Method]) -> None:
+    for algorithm, suffix, tag, base_tag, description, overrides in VARIANTS:
+        for b in [m for m in table.values() if m.algorithm == algorithm and m.base is None]:
+            name = f"{b.name}_{suffix}"
+            table[name] = Method(name, b.role, b.teacher, _tagged(b.label, tag),
+                                 f"{b.description}, {description}", b.algorithm, overrides,
+                                 base=b.name)
+            table[b.name] = Method(b.name, b.role, b.teacher, _tagged(b.label, base_tag),
+                                   b.description, b.algorithm, b.overrides, b.num_steps)
 
 
 def trained_teachers() -> list[str]:
@@ -93,11 +115,7 @@ def method_table() -> dict[str, Method]:
     for spec in ALGORITHMS.values():
         methods += _students(spec)
     table = {m.name: m for m in methods}
-    for name, base, label, description, overrides in VARIANTS:
-        if base in table:
-            b = table[base]
-            table[name] = Method(name, b.role, b.teacher, label, description, b.algorithm,
-                                 overrides)
+    _add_variants(table)
     order = {n: i for i, n in enumerate(PAPER_ORDER)}  # the paper's columns first, as printed
     return dict(sorted(table.items(), key=lambda item: order.get(item[0], len(order))))
 
@@ -137,13 +155,23 @@ def resolve_methods(names, task, teachers=None) -> list[Method]:
     return methods
 
 
+def _own_bindings(method: Method | None, prefix: str, cls: type) -> dict[str, Any]:
+    """A variant's bindings under its own scope `<prefix><name>/<cls>` (none for a method that
+    is not a variant: its own scope is the one it is built under)."""
+    if method is None or method.base is None:
+        return {}
+    return gin.get_bindings(f"{prefix}{method.name}/{cls.__name__}", inherit_scopes=False)
+
+
 def student_config(task, method: Method | None = None) -> MoEConfig:
     """The MoE of a method: `student/MoEConfig...` bindings, refined per method under
-    `student/<method>/MoEConfig...` (e.g. IMC's fixed expert width)."""
-    scope = f"student/{method.name}" if method else "student"
+    `student/<method>/MoEConfig...` (e.g. IMC's fixed expert width; a variant: its base's,
+    then its own)."""
+    scope = f"student/{method.base or method.name}" if method else "student"
     with gin.config_scope(scope):
         return configurable(MoEConfig)(obs_dim=task.obs_dim, action_dim=task.action_dim,
-                                       window=task.window, **image_layout(task))
+                                       window=task.window, **image_layout(task),
+                                       **_own_bindings(method, "student/", MoEConfig))
 
 
 @gin.configurable(module="bench")
@@ -165,9 +193,11 @@ class StudentEncoder:
 
 
 def algorithm_config(method: Method):
-    """The method's algorithm config: bindings under its own scope, then its fixed settings."""
-    with gin.config_scope(method.name):
-        return configurable(ALGORITHMS[method.algorithm].config)(**method.overrides)
+    """The method's algorithm config: bindings under its own scope (a variant: its base's, then
+    its own), then its fixed settings."""
+    cls = ALGORITHMS[method.algorithm].config
+    with gin.config_scope(method.base or method.name):
+        return configurable(cls)(**{**_own_bindings(method, "", cls), **method.overrides})
 
 
 def forward_passes(policy) -> int:

@@ -13,6 +13,7 @@ from bench import methods as M
 from bench.cells import CellResult
 from bench.figures import draw_comparison_figure, draw_sample_figure, draw_toy_figure
 from bench.published import PAPER_ORDER, PUBLISHED
+from bench.records import FINAL_STEP, method_means
 from bench.table import TOY_COLUMNS, PaperTable, ResultTable, add_speedups, rollout_columns
 
 __all__ = ["speedup_references", "write_report"]
@@ -41,6 +42,20 @@ def _paper_table(table: ResultTable, settings, labels: dict[str, str]) -> PaperT
                       published=PUBLISHED.get(settings.task.name), protocol=settings.protocol)
 
 
+def _describe_parent(parent, table: ResultTable, settings, rows) -> None:
+    """The parent run's overview: the result table as its description, per-method means of
+    every final metric (`<method>/eval/...`) and the invocation's main settings as params."""
+    task = settings.task
+    parent.set_description(
+        f"**{task.name}**: {len(settings.methods)} methods x seeds {list(settings.seeds)} "
+        f"({settings.protocol}); mean ± std over seeds.\n\n{table.markdown()}")
+    parent.log_metrics(method_means(rows), step=FINAL_STEP)
+    parent.log_params({"task": task.name, "methods": ",".join(settings.methods),
+                       "seeds": ",".join(map(str, settings.seeds)),
+                       "data_seed": settings.data_seed,
+                       "teacher_per_seed": settings.teacher_per_seed})
+
+
 def write_report(results: Sequence[CellResult], settings, *, out: Path, tracker,
                  parent) -> ResultTable:
     """Speed-ups (logged to each cell's run), results.md / .csv, the paper-layout table and
@@ -50,9 +65,11 @@ def write_report(results: Sequence[CellResult], settings, *, out: Path, tracker,
     references = speedup_references(methods)
     add_speedups(rows, references)
     for row, result in zip(rows, results):
-        if "timing/speedup_vs_teacher" in row:
-            tracker.run(result.run_id).log_metrics(
-                {"timing/speedup_vs_teacher": row["timing/speedup_vs_teacher"]})
+        if "timing/speedup_vs_teacher" in row and result.run_id:
+            run = tracker.run(result.run_id)
+            run.log_metrics({"timing/speedup_vs_teacher": row["timing/speedup_vs_teacher"]},
+                            step=FINAL_STEP)
+            run.log_summary(row, method=result.method, seed=result.seed)  # with the speed-up
     labels = {m.name: m.label for m in methods}
     table = ResultTable(rows, _columns(task))
     paper = _paper_table(table, settings, labels)
@@ -61,6 +78,7 @@ def write_report(results: Sequence[CellResult], settings, *, out: Path, tracker,
     (out / "results_paper.md").write_text(paper.markdown())
     for name in ("results.md", "results.csv", "results_paper.md"):
         parent.log_artifact(out / name)
+    _describe_parent(parent, table, settings, rows)
     exact = hasattr(task, "target")
     quality = (("eval/energy_distance", "energy distance (lower is better)") if exact
                else ("eval/success_rate", "success rate"))

@@ -32,6 +32,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="extra gin binding, e.g. 'VDDConfig.iterations = 50' (repeatable)")
     p.add_argument("--seeds", type=int, nargs="+", help="override Benchmark.seeds")
     p.add_argument("--output-dir", help="override Benchmark.output_dir")
+    p.add_argument("--executor", choices=("local", "ray"),
+                   help="override Benchmark.executor: this process (default) or a Ray cluster")
+    p.add_argument("--ray-address", metavar="ADDRESS",
+                   help="override RayOptions.address ('auto': the running cluster; default: "
+                        "start Ray on this machine)")
+    p.add_argument("--resume", metavar="RUN",
+                   help="finish an earlier invocation (its output folder or parent run id): "
+                        "cells whose child run FINISHED with the same config are skipped")
     return p
 
 
@@ -63,6 +71,10 @@ def _settings(args):
         bindings.append(f"Benchmark.seeds = {tuple(args.seeds)!r}")
     if args.output_dir is not None:
         bindings.append(f"Benchmark.output_dir = {str(args.output_dir)!r}")
+    if args.executor is not None:
+        bindings.append(f"Benchmark.executor = {args.executor!r}")
+    if args.ray_address is not None:
+        bindings.append(f"RayOptions.address = {args.ray_address!r}")
     parse_gin(args.gin, bindings)
     try:
         benchmark = Benchmark()
@@ -73,8 +85,9 @@ def _settings(args):
     return benchmark, gin.config_str()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; returns the exit code (see the module docstring)."""
+def main(argv: list[str] | None = None, *, parent_tags: dict[str, str] | None = None) -> int:
+    """Run the benchmark; returns the exit code (see the module docstring). `parent_tags`
+    go on the invocation's parent run (`bench.sweep` nests each point under its sweep)."""
     args = _parser().parse_args(argv)
     try:
         benchmark, config_text = _settings(args)
@@ -95,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from bench.invocation import Invocation
 
-        run = Invocation(benchmark, config_text=config_text, command=invocation)
+        run = Invocation(benchmark, config_text=config_text, command=invocation,
+                         config_files=args.gin, resume=args.resume, tags=parent_tags)
         try:
             result = run.run()
         finally:

@@ -18,6 +18,7 @@ import gin
 
 from bench import methods as M
 from bench.errors import ConfigError
+from bench.executors.options import RayOptions
 from bench.teacher_store import teacher_configs
 from bench.trainer import TrainerConfig
 
@@ -49,6 +50,9 @@ class Benchmark:
     # state tasks (used when two or more teachers need training), else in this process
     teacher_workers: int = 0
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    executor: str = "local"  # what runs the plan: "local" (this process) or "ray" (a cluster)
+    experiment: str = ""  # the MLflow experiment ("": the task's name)
+    ray: RayOptions = field(default_factory=RayOptions)  # the cluster and its task resources
 
     def __post_init__(self) -> None:
         if self.task is gin.REQUIRED or self.methods is gin.REQUIRED:
@@ -68,6 +72,11 @@ class Benchmark:
                                          for i in snaps):
             raise ConfigError(f"Benchmark.snapshot_iterations must list ints >= 0, got "
                               f"{snaps!r}")
+        if not isinstance(self.experiment, str):
+            raise ConfigError(f"Benchmark.experiment must be a string, got {self.experiment!r}")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"Benchmark.executor must be 'local' or 'ray', got "
+                              f"{self.executor!r}")
         if not isinstance(self.teacher_per_seed, bool):
             raise ConfigError(f"Benchmark.teacher_per_seed must be True or False, got "
                               f"{self.teacher_per_seed!r}")
@@ -107,6 +116,11 @@ class Benchmark:
         """The trained teacher kinds the methods need, in order of first use."""
         kinds = M.trained_teachers()
         return list(dict.fromkeys(m.teacher for m in self.method_specs if m.teacher in kinds))
+
+    @property
+    def experiment_name(self) -> str:
+        """The MLflow experiment the runs go to (`experiment`, default the task's name)."""
+        return self.experiment or self.task.name
 
     def teacher_seed(self, seed: int) -> int:
         """The training seed of the teachers that seed `seed` evaluates and distils from."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TeacherJob", "JobResult", "train_side_by_side", "train_uncached"]
+__all__ = ["TeacherJob", "JobResult", "train_job", "train_side_by_side", "train_uncached"]
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,14 @@ def _init(config_text: str, threads: int) -> None:
     gin.parse_config(config_text)
 
 
-def _train(job: TeacherJob, task, dataset, data_seed: int, cache_dir: str,
-           trainer_config) -> JobResult:
+def train_job(job: TeacherJob, task, dataset, data_seed: int, cache_dir: str,
+              trainer_config) -> JobResult:
+    """Train (or load) the teacher of `job` into `cache_dir`: its wall time and curve."""
     from bench.teacher_store import load_or_train_teacher
 
     history: list[tuple[int, dict[str, float]]] = []
     teacher = load_or_train_teacher(job.kind, task, dataset, data_seed, cache_dir=cache_dir,
-                                    trainer_config=replace(trainer_config, progress=False),
+                                    trainer_config=replace(trainer_config, bar=False),
                                     train_seed=job.seed,
                                     on_log=lambda it, s: history.append((it, dict(s))))
     return JobResult(job, teacher.train_wall_s, history)
@@ -67,7 +68,7 @@ def train_side_by_side(jobs: Sequence[TeacherJob], task, dataset: dict[str, np.n
     ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch or MLflow state
     with ctx.Pool(min(workers, len(jobs)), initializer=_init,
                   initargs=(config_text, threads)) as pool:
-        pending = [(job, pool.apply_async(_train, (job, task, dataset, data_seed,
+        pending = [(job, pool.apply_async(train_job, (job, task, dataset, data_seed,
                                                    str(cache_dir), trainer_config)))
                    for job in jobs]
         return {job: result.get() for job, result in pending}

@@ -30,6 +30,7 @@ import torch
 
 from bench.gin_classes import configurable
 from bench.locks import file_lock, try_file_lock
+from bench.records import IMAGE_FIELDS
 from bench.trainer import Trainer, TrainerConfig
 from moe.checkpoint import CheckpointError, read_checkpoint_meta
 from teachers import TEACHERS, DiffusionAlgorithm, DiffusionPolicy, TeacherTrainingConfig
@@ -39,9 +40,6 @@ __all__ = ["sweep_stale_trainings", "teacher_configs", "teacher_key", "teacher_p
            "image_layout"]
 
 CACHE_FORMAT = 1  # bump when training code changes what a cached teacher means
-
-
-IMAGE_FIELDS = ("cameras", "image_size", "image_encoder", "shared_encoder", "image_pool")
 
 
 def image_layout(task) -> dict[str, int]:

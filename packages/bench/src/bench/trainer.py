@@ -7,6 +7,7 @@ checkpoints and the callbacks through which the bench logs. It never logs by its
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.errors import TrainingDiverged
+from bench.progress import ProgressLines, is_terminal
 
 __all__ = ["TrainerConfig", "TrainResult", "Trainer"]
 
@@ -25,11 +27,19 @@ __all__ = ["TrainerConfig", "TrainResult", "Trainer"]
 @gin.configurable(module="bench")
 @dataclass(frozen=True)
 class TrainerConfig:
-    """How the loop reports: stats every `log_every`, a checkpoint every `checkpoint_every`."""
+    """How the loop reports: stats every `log_every`, a checkpoint every `checkpoint_every`.
+
+    `progress`: show progress at all; a tqdm bar where stderr is a terminal (`bar`), and
+    where stdout is not a terminal (a log file) a line every `progress_every` iterations or
+    `progress_seconds` seconds, whichever comes first. `bar = False` prints lines instead of a
+    bar also on a terminal (trainings side by side in worker processes)."""
 
     log_every: int = 50
     checkpoint_every: int = 500
     progress: bool = True
+    bar: bool = True
+    progress_every: int = 1000
+    progress_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if self.log_every < 1 or self.checkpoint_every < 1:
@@ -37,6 +47,14 @@ class TrainerConfig:
                 f"TrainerConfig needs log_every, checkpoint_every >= 1, got "
                 f"{self.log_every!r}, {self.checkpoint_every!r}"
             )
+        if (not isinstance(self.progress_every, int) or isinstance(self.progress_every, bool)
+                or self.progress_every < 1):
+            raise ValueError(f"TrainerConfig.progress_every must be an int >= 1, got "
+                             f"{self.progress_every!r}")
+        if (not isinstance(self.progress_seconds, (int, float))
+                or isinstance(self.progress_seconds, bool) or not self.progress_seconds > 0):
+            raise ValueError(f"TrainerConfig.progress_seconds must be a number > 0, got "
+                             f"{self.progress_seconds!r}")
 
 
 @dataclass
@@ -80,7 +98,9 @@ class Trainer:
             obs = self.obs.gather_batch(idx, self.device)
         else:
             obs = self.obs[torch.as_tensor(idx)]
-        return {"obs": obs, "actions": self.actions[torch.as_tensor(idx)]}
+        # "index": the dataset rows drawn (IMC keeps a posterior per data point)
+        return {"obs": obs, "actions": self.actions[torch.as_tensor(idx)],
+                "index": torch.as_tensor(idx)}
 
     def _checkpoint(self, iteration: int) -> None:
         policy = self.algorithm.policy
@@ -102,8 +122,12 @@ class Trainer:
         self._checkpoint(0)
         start = time.perf_counter()
         stats: dict[str, float] = {}
-        bar = tqdm(range(1, self.iterations + 1), desc=self.label, disable=None if cfg.progress else True,
-                   leave=False, mininterval=0.5)
+        bar = tqdm(range(1, self.iterations + 1), desc=self.label, leave=False, mininterval=0.5,
+                   disable=None if cfg.progress and cfg.bar else True)  # None: on a terminal
+        lines = None
+        if cfg.progress and (not cfg.bar or not is_terminal(sys.stdout)):
+            lines = ProgressLines(label=self.label, total=self.iterations,
+                                  every=cfg.progress_every, seconds=cfg.progress_seconds)
         for it in bar:
             batches = [self._batch() for _ in range(self.algorithm.batches_per_update)]
             stats = self.algorithm.update(batches).to_dict()
@@ -124,6 +148,8 @@ class Trainer:
                     on_log(it, stats)
                 key, value = next(iter(stats.items()))
                 bar.set_postfix({key: f"{value:.3f}"})
+            if lines is not None:
+                lines.update(it, stats)
             if it % cfg.checkpoint_every == 0 or it == self.iterations:
                 self._checkpoint(it)
         return TrainResult(self.iterations, time.perf_counter() - start, stats, history)

@@ -22,7 +22,9 @@ whose network then starts from the teacher's CNNs too (`init_from_teacher`).
 Sampling starts from N(0, sigma_max^2) and makes `num_steps` network calls (1 by default),
 sharing one observation encoding:
 "ctm" jumps deterministically down a Karras schedule to sigma_min; "cm" alternates a jump to
-the clean end with re-noising to the next level (multistep consistency sampling).
+the clean end with re-noising to the next level (multistep consistency sampling), its N levels
+the first N of a Karras grid of N + 1 down to sigma_min, so every call jumps from above
+sigma_min (where f(x, sigma_min) = x would do nothing).
 
 Shapes: B batch, T window, O obs dim, A action dim.
 """
@@ -172,7 +174,9 @@ class ConsistencyPolicy(DiffusionPolicy):
             for t, s in zip(levels[:-1], levels[1:]):
                 x = self.jump(x, row(t), row(s), obs)
             return x
-        levels = karras_sigmas(num_steps, c.sigma_min, c.sigma_max, c.rho)[:-1]
+        # N jumps from N levels above sigma_min (a jump from sigma_min itself is f(x) = x, a
+        # wasted call): the Karras grid of N + 1 levels without its last, sigma_min
+        levels = karras_sigmas(num_steps + 1, c.sigma_min, c.sigma_max, c.rho)[:-2]
         a = self.jump(x, row(levels[0]), row(c.sigma_min), obs)
         for t in levels[1:]:
             noise = torch.randn(shape, generator=generator, device=dev)

@@ -1,44 +1,64 @@
-"""IMC: Information Maximising Curriculum (Blessing et al., 2023), fitted to demonstrations.
+"""IMC: Information Maximising Curriculum (Blessing et al., NeurIPS 2023), fitted to demonstrations.
 
-Each expert z keeps a curriculum c_z(n), a distribution over the data points n of the batch;
-it learns only from its curriculum and the curriculum moves to what the expert explains.
-Per update, on one batch in normalised units, the N = B * T (observation window, action)
-pairs of the batch are the data points (see "Normalisation" below):
-- curricula, without gradient:
-      log c_z(n) = ( log N_z(a_n | s_n) + eta * log q(z | s_n) ) / eta - log Z_z,
-  Z_z normalising c_z over the N points (each expert's curriculum sums to 1);
+Each expert z keeps a curriculum p(o | z) over the data points o = (s, a); it learns only from
+its curriculum, and the curricula compete for the data through the per-data-point posterior
+p(z | o). Per update, on one batch in normalised units (the N = B * T (window, timestep) pairs
+of the batch are the data points, see "Data points" below), without gradient:
+
+- reward R_z(o) = log N_z(a | s) + eta * log p(z | o), with p(z | o) the posterior stored for
+  that data point by its previous visit (uniform before the first);
+- joint curriculum p(o, z) proportional to exp(R_z(o) / eta); from it
+      curriculum  p(o | z) = softmax over the batch's points of R_z(o) / eta,
+      posterior   p(z | o) = softmax over the experts of R_z(o) / eta  (stored for o);
 - experts: one Adam step on the backbone and heads maximising
-      sum_z sum_n c_z(n) log N_z(a_n | s_n);
+      sum_z sum_o p(o | z) log N_z(a | s);
 - gating: one Adam step on the gating net minimising the soft cross-entropy
-      mean_n -sum_z p(z | n) log q(z | s_n),   p(z | n) = c_z(n) / sum_z' c_z'(n)
-  (the posterior over experts of a uniform prior p(z) and p(n | z) = c_z(n)).
+      mean_o -sum_z p(z | o) log q(z | s)   (the amortised inference net q(z | s) ~ p(z | o)).
 
-eta > 0 is the curriculum's temperature; it sets how much of the data each expert must cover.
-c_z(n) is proportional to q(z|s_n) N_z(a_n|s_n)^(1/eta): a Gaussian kernel around the
-expert's mean with covariance eta * Sigma_z. Small eta: the curriculum sharpens onto the points
-the expert already explains best and the expert settles on the nearest mode (mean shift with
-a narrow kernel). Large eta: the curriculum flattens towards all points its gating sends it,
-and the expert must cover (average over) several modes. Points no expert explains well
-receive little weight from every curriculum: IMC may ignore data, while EM must explain it.
+The posterior term is what makes the experts compete: a point already claimed by one expert
+(p(z | o) near 1) costs every other expert eta * log p(z' | o) << 0, so two experts on one
+mode split its points instead of both averaging over all of them. Across visits
+p(z | o) is proportional to p_prev(z | o) N_z(a | s)^(1/eta), so it sharpens towards one expert
+per point. (The state-only gating q(z | s) used here before is the same for every point of a
+state: on a constant-state task it cancelled in the normalisation over the data, leaving no
+competition at all.)
 
-Covariance: with its optimal curriculum plugged in, expert z's objective is
-eta * log sum_n q(z|s_n) exp(log N_z(a_n|s_n) / eta), which grows without bound as the expert
-shrinks onto its nearest points. So by default (`fit_covariance=False`, as in the IMC baseline
-of the VDD authors' code) the expert step detaches the Cholesky factors: the scale head is not
-trained, only the means move, and a fresh policy keeps std `MoEConfig.init_std` (normalised
-units), which with eta sets the kernel width sqrt(eta) * init_std. `fit_covariance=True` trains
-them too: on an isolated Gaussian mode of std sigma the std then settles at
-sigma * sqrt(1 - 1/eta) for eta > 1 and collapses towards `MoEConfig.min_std` for eta <= 1.
+Source, checked against the IMC authors' public code (github.com/ALRhub/imc, src/imc/imc.py,
+commit c31e59e): per data point a table of log curricula, initialised equal (a uniform
+posterior); the E-step takes log p(z | o) as the log curricula normalised over the experts; the
+curriculum step sets the reward log N_z(o) + eta * log p(z | o) and the new log curricula to
+reward / eta; the experts take a curriculum-weighted maximum-likelihood step; the inference
+net is fitted to p(z | o) afterwards. Two differences, both stated: that code holds the whole
+data set and refreshes every point's curriculum once per outer iteration, where this one keeps
+the table per dataset row and refreshes the rows of each batch (the trainer passes them as
+`batch["index"]`); and it weights each point by its curricula rescaled per point (best expert
+1), where this one normalises each expert's curriculum over the batch's points, as the paper's
+p(o | z) is.
 
-Normalisation: the curriculum is normalised over all B * T points of the batch together
-(flattened), not per timestep: every (window, timestep) pair is one demonstration point (as in
-the VDD authors' code), so an expert may concentrate on some timesteps of the window.
+eta > 0 is the curriculum's temperature. The curriculum is a Gaussian kernel around the
+expert's mean with covariance eta * Sigma_z, times the posterior: small eta keeps each
+curriculum on the points its expert explains best; large eta flattens it over the points the
+posterior gives it. Points no expert explains well receive little weight from every
+curriculum: IMC may ignore data, where EM must explain it.
 
-Shapes: B batch, T window, O obs, A action, Z experts, N = B * T points.
+Covariance: with its optimal curriculum plugged in, expert z's objective grows without bound
+as the expert shrinks onto its nearest points. So by default (`fit_covariance=False`, as in
+the IMC baseline of the VDD authors' code) the expert step detaches the Cholesky factors: only
+the means move, and a fresh policy keeps std `MoEConfig.init_std` (normalised units), which
+with eta sets the kernel width sqrt(eta) * init_std. `fit_covariance=True` trains them too:
+on an isolated Gaussian mode of std sigma the std then settles at sigma * sqrt(1 - 1/eta) for
+eta > 1 and collapses towards `MoEConfig.min_std` for eta <= 1.
+
+Data points: every (window, timestep) pair of the dataset is one point (as in the VDD
+authors' code), so the stored posterior is (dataset rows, T, Z); the curriculum is normalised
+over all B * T points of the batch together.
+
+Shapes: B batch, T window, O obs, A action, Z experts, N = B * T points, R dataset rows.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,7 +67,7 @@ import torch
 from distill.checks import check_positive_number
 from distill.em import EMConfig
 from distill.mixture import Batch, MixtureAlgorithm, MixtureStats
-from moe import GaussianMixture
+from moe import GaussianMixture, MoEPolicy
 
 __all__ = ["IMCConfig", "IMCStats", "IMC"]
 
@@ -72,26 +92,53 @@ class IMCConfig(EMConfig):
 class IMCStats(MixtureStats):
     """What one `update` did; likelihoods are of the batch *before* the step, normalised units.
 
-    expert_loss: -sum_z sum_n c_z(n) log N_z(a_n|s_n); gating_loss: soft cross-entropy to
-    p(z|n) (0 for a uniform gating).
+    expert_loss: -sum_z sum_o p(o|z) log N_z(a|s); gating_loss: soft cross-entropy to
+    p(z|o) (0 for a uniform gating).
     """
 
     log_likelihood: float  # mean log q(a|s) of the batch under the mixture
     gating_entropy: float  # mean entropy of q(z|s), nats
-    coverage: float  # mean over experts of exp(H[c_z]) / N: the fraction of the batch covered
-    curriculum_entropy: float  # mean over experts of H[c_z], nats (at most log N)
+    coverage: float  # mean over experts of exp(H[p(o|z)]) / N: the fraction of the batch covered
+    curriculum_entropy: float  # mean over experts of H[p(o|z)], nats (at most log N)
+    posterior_entropy: float  # mean entropy of p(z|o) over the batch: 0 = one expert per point
     lr: float
 
 
 class IMC(MixtureAlgorithm):
-    """`IMC(policy, config, *, init_actions=None)`: owns the optimisers; `update([batch])`
-    recomputes the curricula and takes one step on experts and gating. Fit the policy's
+    """`IMC(policy, config, *, init_actions=None)`: owns the optimisers and the per-data-point
+    posterior p(z | o); `update([batch])` refreshes the batch's curricula and takes one step on
+    experts and gating. Each batch names its dataset rows under "index" (B,). Fit the policy's
     normalisers before constructing it."""
 
     CONFIG_CLS = IMCConfig
 
+    def __init__(self, policy: MoEPolicy, config: IMCConfig, *,
+                 init_actions: torch.Tensor | None = None) -> None:
+        super().__init__(policy, config, init_actions=init_actions)
+        # log p(z | o) per dataset row and timestep (R, T, Z), grown as rows are first drawn
+        self.log_posterior = torch.zeros((0, policy.config.window, policy.config.num_experts),
+                                         device=policy.device)
+
+    def _rows(self, batch: Batch, size: int) -> torch.Tensor:
+        """The batch's dataset rows (B,), the stored posterior grown to cover them."""
+        if "index" not in batch:
+            raise ValueError(
+                "IMC needs each batch's dataset rows under 'index' (its curricula are per data "
+                f"point), got a batch with keys {sorted(batch)}")
+        rows = torch.as_tensor(batch["index"], dtype=torch.long, device=self.policy.device)
+        if rows.shape != (size,) or (rows.numel() and int(rows.min()) < 0):
+            raise ValueError(f"IMC needs batch['index'] to be {size} non-negative dataset rows, "
+                             f"got {tuple(rows.shape)} values {rows[:5].tolist()}")
+        missing = int(rows.max()) + 1 - self.log_posterior.shape[0] if rows.numel() else 0
+        if missing > 0:  # rows never drawn: the uniform posterior (the authors' start)
+            _, T, Z = self.log_posterior.shape
+            fill = self.log_posterior.new_full((missing, T, Z), -math.log(Z))
+            self.log_posterior = torch.cat([self.log_posterior, fill])
+        return rows
+
     def update(self, batches: Sequence[Batch]) -> IMCStats:
         obs, actions = self.single_batch(batches)
+        rows = self._rows(batches[0], obs.shape[0])
         self.policy.train()
         mix = self.policy(obs)
         log_w_BTZ = mix.log_weights  # gradient into the gating only
@@ -102,11 +149,15 @@ class IMC(MixtureAlgorithm):
         log_w_NZ = log_w_BTZ.reshape(-1, Z)
         with torch.no_grad():
             log_lik = torch.logsumexp(log_n_NZ + log_w_NZ, dim=-1).mean()
-            log_c_NZ = log_n_NZ / self.config.eta + log_w_NZ
-            log_c_NZ = log_c_NZ - torch.logsumexp(log_c_NZ, dim=0)  # each c_z sums to 1 over n
+            prior_NZ = self.log_posterior[rows].reshape(-1, Z)  # log p(z | o), previous visit
+            joint_NZ = log_n_NZ / self.config.eta + prior_NZ  # R_z(o) / eta
+            post_NZ = torch.log_softmax(joint_NZ, dim=-1)  # the new log p(z | o)
+            self.log_posterior[rows] = post_NZ.reshape(rows.shape[0], -1, Z)
+            log_c_NZ = joint_NZ - torch.logsumexp(joint_NZ, dim=0)  # log p(o | z) over the batch
             c_NZ = log_c_NZ.exp()
-            target_NZ = torch.softmax(log_c_NZ, dim=-1)  # p(z | n), uniform prior over z
             entropy_Z = -(c_NZ * log_c_NZ).sum(0)
+            target_NZ = post_NZ.exp()
+            post_entropy = -(target_NZ * post_NZ).sum(-1).mean()
         expert_loss = -(c_NZ * log_n_NZ).sum()
         gating_loss = self.gating_cross_entropy(target_NZ, log_w_NZ)
         self.step(expert_loss=expert_loss, gating_loss=gating_loss)
@@ -118,5 +169,6 @@ class IMC(MixtureAlgorithm):
             gating_entropy=self.gating_entropy(log_w_BTZ.detach()),
             coverage=float((entropy_Z.exp() / log_c_NZ.shape[0]).mean()),
             curriculum_entropy=float(entropy_Z.mean()),
+            posterior_entropy=float(post_entropy),
             lr=lr,
         )

@@ -26,7 +26,8 @@ from moe import MoEPolicy
 
 __all__ = ["Batch", "check_mixture_config", "MixtureStats", "MixtureAlgorithm"]
 
-Batch = dict[str, torch.Tensor]  # "obs" (B, T, O) and "actions" (B, T, A), raw units
+Batch = dict[str, torch.Tensor]  # "obs" (B, T, O) and "actions" (B, T, A), raw units; "index"
+# (B,): the dataset rows drawn (the trainer passes them; IMC needs them)
 
 
 def check_mixture_config(config) -> None:

@@ -194,7 +194,7 @@ class VDD(MixtureAlgorithm):
 
     def _move_expert(self, z: int, *, target: torch.Tensor, current: torch.Tensor) -> None:
         """Shift expert z's mean by (target - current) and clear its optimiser momentum."""
-        head = self.policy.experts.mean_head
+        head = self.policy.experts.mean_out
         A = self.policy.config.action_dim
         rows = slice(z * A, (z + 1) * A)
         head.bias[rows] += target - current

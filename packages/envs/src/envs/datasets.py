@@ -5,9 +5,13 @@ Episode i of a dataset comes from seed SeedSequence([seed, i]) (env reset and de
 draw), so a dataset is a function of (task, size, seed) whatever the number of workers. Only
 successful episodes are kept (failures are replaced by further seeds), like a curated human
 dataset; every episode's mode, seed and context are stored as Minari episode metadata.
-The cache directory is `<cache_dir>/datasets/<task>-<key>` (key: a hash of everything that
-determines the data); it is written to a temporary directory and renamed into place, so an
-interrupted generation never leaves a half dataset behind. Image tasks also store the camera
+The cache directory is `<cache_dir>/datasets/<dataset id>`, the id a Minari one
+(`dataset_id`: `vdd/<task>/n<demos>-seed<seed>-<key>-v<format>`, key: a hash of everything that
+determines the data) and `env_spec` the task's registered env, so Minari's own tools list, show
+and load the cache (`MINARI_DATASETS_PATH=<cache_dir>/datasets minari list local`). Entries of
+the earlier layout (`<cache_dir>/datasets/<task>-<key>`, same key) are moved to their id on first
+use (`migrate_legacy`). An entry is written to a hidden temporary directory and renamed into
+place, so an interrupted generation never leaves a half dataset behind. Image tasks also store the camera
 frames there (`images.h5`, compressed; see `envs.image_store`), streamed to disk while the
 episodes are generated, and their training windows are built lazily (`PackedWindows`).
 Each entry records the SHA-256 of its files (`hashes.json`, the image store included), checked
@@ -35,12 +39,15 @@ from envs.demonstrator import Episode, run_episode
 from envs.image_store import IMAGE_FILE, ImageFrames, ImageWriter, PackedWindows, packed_windows
 from envs.task_specs import ROD_TASKS, load_object
 
-__all__ = ["DATASET_FORMAT", "dataset_key", "episode_seed", "generate_episodes",
-           "save_episodes", "load_episodes", "load_or_generate", "make_windows", "CachedDataset",
+__all__ = ["DATASET_FORMAT", "dataset_key", "dataset_id", "env_spec_json", "entry_path",
+           "migrate_legacy", "episode_seed", "generate_episodes", "save_episodes",
+           "load_episodes", "load_or_generate", "make_windows", "CachedDataset",
            "content_hashes", "verify_entry"]
 
 DATASET_FORMAT = 1  # bump when generation changes what a cached dataset contains
 HASHES = "hashes.json"  # SHA-256 of every other file of an entry, by relative path
+AUTHOR = ("vdd-envs",)  # Minari metadata of the datasets written here
+CODE_PERMALINK = "packages/envs/src/envs/datasets.py"
 
 
 def _sha256(path: Path) -> str:
@@ -75,8 +82,9 @@ def verify_entry(directory: str | Path) -> str:
 
 
 def quarantine(path: Path, reason: str) -> Path:
-    """Move a corrupt entry aside (`<entry>.corrupt-<pid>`) and say so in one line."""
-    aside = path.with_name(f"{path.name}.corrupt-{os.getpid()}")
+    """Move a corrupt entry aside (`.<entry>.corrupt-<pid>`, hidden from Minari's listing) and
+    say so in one line."""
+    aside = path.with_name(f".{path.name}.corrupt-{os.getpid()}")
     shutil.rmtree(aside, ignore_errors=True)
     os.replace(path, aside)
     print(f"[envs] cache entry {path} is corrupt ({' '.join(reason.split())}); moved aside to "
@@ -88,8 +96,10 @@ def episode_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def dataset_key(task: str, num_demos: int, seed: int) -> str:
+def dataset_key(task: str, num_demos: int, seed: int, action_noise: float = 0.0) -> str:
     settings = {"format": DATASET_FORMAT, "task": task, "num_demos": num_demos, "seed": seed}
+    if action_noise:  # DART data (keys of noise-free data are unchanged)
+        settings["action_noise"] = float(action_noise)
     spec = ROD_TASKS.get(task)
     if spec is not None and spec.env_options:
         settings["env_options"] = dict(spec.env_options)
@@ -99,12 +109,84 @@ def dataset_key(task: str, num_demos: int, seed: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def dataset_id(task: str, num_demos: int, seed: int, action_noise: float = 0.0) -> str:
+    """The Minari id of a cached dataset (`namespace/name-vN`): one name per key, so Minari's
+    listing (which keeps the latest version of a name) shows every cached dataset."""
+    dart = f"-dart{action_noise:g}" if action_noise else ""
+    key = dataset_key(task, num_demos, seed, action_noise)
+    return f"vdd/{task}/n{num_demos}-seed{seed}{dart}-{key}-v{DATASET_FORMAT}"
+
+
+def entry_path(task: str, num_demos: int, seed: int, cache_dir: str | Path,
+               action_noise: float = 0.0) -> Path:
+    """Where the dataset of (task, num_demos, seed) is cached: `<cache_dir>/datasets/<id>`."""
+    return Path(cache_dir) / "datasets" / dataset_id(task, num_demos, seed, action_noise)
+
+
+def env_spec_json(task: str) -> str | None:
+    """The task's registered gymnasium EnvSpec as JSON (Minari's `env_spec`), or None for a
+    task without an env of its own."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the tasks' envs)
+
+    spec = ROD_TASKS.get(task)
+    return gym.spec(spec.env_id).to_json() if spec is not None else None
+
+
+def migrate_legacy(task: str, num_demos: int, seed: int, cache_dir: str | Path) -> bool:
+    """Move the entry of the earlier layout (`datasets/<task>-<key>`) to its Minari id with
+    the id and env spec in its metadata; True when one was moved. The data files are linked
+    (copied where links fail), not rewritten; a damaged legacy entry is moved aside instead."""
+    key = dataset_key(task, num_demos, seed)
+    legacy = Path(cache_dir) / "datasets" / f"{task}-{key}"
+    path = entry_path(task, num_demos, seed, cache_dir)
+    if not (legacy / "data" / "metadata.json").is_file() or path.exists():
+        return False
+    reason = verify_entry(legacy)
+    if reason:
+        quarantine(legacy, reason)
+        return False
+    staging = path.with_name(f".{path.name}.migrate-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for src in sorted(legacy.rglob("*")):
+            dst = staging / src.relative_to(legacy)
+            if src.is_dir():
+                dst.mkdir(parents=True, exist_ok=True)
+            elif src.name not in (HASHES, "metadata.json"):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copy2(src, dst)
+        meta = json.loads((legacy / "data" / "metadata.json").read_text())
+        meta.update(dataset_id=dataset_id(task, num_demos, seed), env_spec=env_spec_json(task),
+                    author=sorted(AUTHOR), code_permalink=CODE_PERMALINK)
+        (staging / "data" / "metadata.json").write_text(json.dumps(meta))
+        (staging / HASHES).write_text(json.dumps(content_hashes(staging), indent=2,
+                                                 sort_keys=True))
+        os.replace(staging, path)
+    except OSError:
+        if not path.exists():  # not another process's migration that won: a real failure
+            raise
+        return False
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(legacy, ignore_errors=True)
+    print(f"[envs] moved cached dataset {legacy.name} to {path} (Minari id "
+          f"{dataset_id(task, num_demos, seed)})", file=sys.stderr, flush=True)
+    return True
+
+
 # ---------------------------------------------------------------------- generation
 _WORKER: dict = {}
 
 
-def _init_worker(task: str) -> None:
+def _init_worker(task: str, action_noise: float = 0.0) -> None:
     spec = ROD_TASKS[task]
+    _WORKER["action_noise"] = action_noise
     # the demonstrator acts on the state observation; image tasks also record the cameras
     _WORKER["env"] = load_object(spec.env)(**dict(spec.env_options))
     _WORKER["demo"] = load_object(spec.demonstrator)()
@@ -113,14 +195,16 @@ def _init_worker(task: str) -> None:
 
 def _episode(seed: int) -> Episode:
     return run_episode(_WORKER["env"], _WORKER["demo"], seed=seed,
-                       record_images=_WORKER["images"])
+                       record_images=_WORKER["images"], action_noise=_WORKER["action_noise"])
 
 
 def generate_episodes(task: str, num_demos: int, seed: int, *, workers: int | None = None,
                       progress: bool = True,
-                      on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
+                      on_episode: Callable[[Episode], None] | None = None,
+                      action_noise: float = 0.0) -> list[Episode]:
     """`num_demos` successful demonstrations, in seed order, on `workers` processes
-    (default: all cores; 1 runs in this process).
+    (default: all cores; 1 runs in this process). `action_noise` > 0 records DART data (see
+    `run_episode`): the env executes noisy actions, the episodes keep the clean labels.
 
     `on_episode` is called with each kept episode in order; the episode's camera frames are
     dropped after the call (so a caller streams them to disk instead of holding them all)."""
@@ -128,6 +212,8 @@ def generate_episodes(task: str, num_demos: int, seed: int, *, workers: int | No
         raise ValueError(f"unknown rod task {task!r}; choose one of {sorted(ROD_TASKS)}")
     if num_demos < 1:
         raise ValueError(f"num_demos must be >= 1, got {num_demos}")
+    if not action_noise >= 0:
+        raise ValueError(f"action_noise must be >= 0 (metres of std), got {action_noise!r}")
     workers = workers or os.cpu_count() or 1
     main_file = getattr(sys.modules.get("__main__"), "__file__", None)
     if workers > 1 and main_file is not None and not os.path.exists(main_file):
@@ -141,9 +227,10 @@ def generate_episodes(task: str, num_demos: int, seed: int, *, workers: int | No
     if workers > 1:
         from envs.processes import worker_context
 
-        pool = worker_context().Pool(workers, initializer=_init_worker, initargs=(task,))
+        pool = worker_context().Pool(workers, initializer=_init_worker,
+                                        initargs=(task, action_noise))
     else:
-        _init_worker(task)
+        _init_worker(task, action_noise)
     try:
         while len(kept) < num_demos:
             need = num_demos - len(kept)
@@ -172,16 +259,18 @@ def generate_episodes(task: str, num_demos: int, seed: int, *, workers: int | No
 
 # ---------------------------------------------------------------------- storage
 def save_episodes(path: str | Path, episodes: Sequence[Episode], *, task: str,
-                  metadata: dict | None = None, images: str | Path | None = None) -> Path:
+                  metadata: dict | None = None, images: str | Path | None = None,
+                  minari_id: str | None = None) -> Path:
     """Write `episodes` as a Minari dataset at `path` (a directory), atomically; `images` is
-    an `images.h5` of the same episodes (ImageWriter), moved in with them."""
+    an `images.h5` of the same episodes (ImageWriter), moved in with them; `minari_id` is its
+    Minari dataset id (default `vdd/<task>-v0`, for a dataset kept outside the cache)."""
     import gymnasium as gym
     import minari
     from minari.data_collector import EpisodeBuffer
     from minari.dataset.minari_storage import MinariStorage
 
     path = Path(path).absolute()
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "data").mkdir(parents=True)
     obs_dim, act_dim = episodes[0].observations.shape[1], episodes[0].actions.shape[1]
@@ -190,8 +279,9 @@ def save_episodes(path: str | Path, episodes: Sequence[Episode], *, task: str,
         observation_space=gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64),
         action_space=gym.spaces.Box(-np.inf, np.inf, (act_dim,), np.float64))
     storage.update_metadata({
-        "dataset_id": f"vdd/{task}-v0", "minari_version": minari.__version__,
-        "env_spec": None, "algorithm_name": "scripted demonstrator (vdd-envs)",
+        "dataset_id": minari_id or f"vdd/{task}-v0", "minari_version": minari.__version__,
+        "env_spec": env_spec_json(task), "algorithm_name": "scripted demonstrator (vdd-envs)",
+        "author": set(AUTHOR), "code_permalink": CODE_PERMALINK,
         "description": json.dumps({"task": task, **(metadata or {})}, default=str)})
     buffers = [
         EpisodeBuffer(id=i, seed=ep.seed, observations=list(ep.observations),
@@ -241,10 +331,14 @@ class CachedDataset:
 
 
 def load_or_generate(task: str, num_demos: int, seed: int, *, cache_dir: str | Path,
-                     workers: int | None = None, progress: bool = True) -> CachedDataset:
-    """The cached dataset for (task, num_demos, seed), generating and caching it if absent."""
-    key = dataset_key(task, num_demos, seed)
-    path = Path(cache_dir) / "datasets" / f"{task}-{key}"
+                     workers: int | None = None, progress: bool = True,
+                     action_noise: float = 0.0) -> CachedDataset:
+    """The cached dataset for (task, num_demos, seed[, DART action_noise]), generating and
+    caching it if absent."""
+    key = dataset_key(task, num_demos, seed, action_noise)
+    path = entry_path(task, num_demos, seed, cache_dir, action_noise)
+    if not action_noise:  # DART entries never had the earlier layout
+        migrate_legacy(task, num_demos, seed, cache_dir)
     with_images = task in ROD_TASKS and ROD_TASKS[task].observation == "image"
     complete = (path / "data" / "metadata.json").is_file() and (
         not with_images or (path / IMAGE_FILE).is_file())
@@ -267,18 +361,24 @@ def load_or_generate(task: str, num_demos: int, seed: int, *, cache_dir: str | P
                 reason = f"non-finite observations or actions in episodes {bad[:5]}"
         quarantine(path, reason)
     meta = {"num_demos": num_demos, "seed": seed, "key": key}
+    if action_noise:
+        meta["action_noise"] = float(action_noise)
+    minari_id = dataset_id(task, num_demos, seed, action_noise)
     if not with_images:
-        episodes = generate_episodes(task, num_demos, seed, workers=workers, progress=progress)
-        save_episodes(path, episodes, task=task, metadata=meta)
+        episodes = generate_episodes(task, num_demos, seed, workers=workers, progress=progress,
+                                     action_noise=action_noise)
+        save_episodes(path, episodes, task=task, metadata=meta, minari_id=minari_id)
         return CachedDataset(episodes, path, key, False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f"{path.name}.{IMAGE_FILE}.tmp-{os.getpid()}")
+    staging = path.with_name(f".{path.name}.{IMAGE_FILE}.tmp-{os.getpid()}")
     try:
         with ImageWriter(staging) as writer:
             episodes = generate_episodes(
                 task, num_demos, seed, workers=workers, progress=progress,
-                on_episode=lambda ep: writer.add(ep.images, ep.image_states))
-        save_episodes(path, episodes, task=task, metadata=meta, images=staging)
+                on_episode=lambda ep: writer.add(ep.images, ep.image_states),
+                action_noise=action_noise)
+        save_episodes(path, episodes, task=task, metadata=meta, images=staging,
+                      minari_id=minari_id)
     finally:
         staging.unlink(missing_ok=True)
     return CachedDataset(episodes, path, key, False, ImageFrames.open(path))

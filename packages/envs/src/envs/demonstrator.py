@@ -48,14 +48,20 @@ class Episode:
 
 
 def run_episode(env, demonstrator: Demonstrator, *, seed: int,
-                context: np.ndarray | None = None, record_images: bool = False) -> Episode:
+                context: np.ndarray | None = None, record_images: bool = False,
+                action_noise: float = 0.0) -> Episode:
     """Roll the demonstrator out in `env` from `reset(seed=seed)` until the episode ends.
 
     The demonstrator's randomness comes from the same seed (independent stream), so an episode
     is a function of (env, demonstrator, seed, context). The demonstrator always sees the state
     observation; `record_images` also renders the env's cameras at every observation (the
-    image variants' data)."""
+    image variants' data).
+
+    `action_noise` > 0 injects noise the DART way: the env executes the action plus Gaussian
+    noise of that std (per dimension, its own stream of the seed) while the episode records the
+    demonstrator's clean action, so the data shows how to recover from small deviations."""
     options = None if context is None else {"context": context}
+    noise_rng = np.random.default_rng([seed, 2])
     obs, info = env.reset(seed=seed, options=options)
     demonstrator.reset(obs, np.random.default_rng([seed, 1]))
     observations, actions, images, states = [obs], [], [], []
@@ -68,7 +74,9 @@ def run_episode(env, demonstrator: Demonstrator, *, seed: int,
     record()
     while True:
         action = np.asarray(demonstrator.act(obs), dtype=np.float64)
-        obs, _, terminated, truncated, info = env.step(action)
+        executed = (action + noise_rng.normal(0.0, action_noise, action.shape)
+                    if action_noise > 0 else action)
+        obs, _, terminated, truncated, info = env.step(executed)
         observations.append(obs)
         actions.append(action)
         record()

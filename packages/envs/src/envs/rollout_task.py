@@ -39,6 +39,10 @@ class RolloutTask:
     eval_rollouts: int = 0
     num_envs: int = 0  # envs per evaluation wave (subprocesses); 0: one per core
     workers: int = 0  # data-generation workers; 0: one per core
+    # DART noise injection (m, std per action dimension) while recording the demonstrations:
+    # the env executes the demonstrator's action plus this noise, the data keeps the clean
+    # action, so the policies see how to recover from small deviations (0: noise-free)
+    demo_action_noise: float = 0.0
     # train on recorded data instead of the demonstrator's: a D4RL-layout HDF5 file (.hdf5,
     # .h5) or a Minari dataset folder (e.g. kitchen-mixed); "" generates and caches as usual
     dataset_path: str = ""
@@ -55,6 +59,13 @@ class RolloutTask:
                                  f"got {value!r}")
         if self.window < 1:
             raise ValueError(f"RolloutTask.window must be >= 1, got {self.window!r}")
+        if (not isinstance(self.demo_action_noise, (int, float))
+                or isinstance(self.demo_action_noise, bool) or not self.demo_action_noise >= 0):
+            raise ValueError("RolloutTask.demo_action_noise must be a number >= 0 (metres), "
+                             f"got {self.demo_action_noise!r}")
+        if self.demo_action_noise and self.dataset_path:
+            raise ValueError("RolloutTask.demo_action_noise applies to generated data only; "
+                             f"drop it or dataset_path ({self.dataset_path!r})")
         if self.dataset_path and not Path(self.dataset_path).exists():
             raise ValueError(f"RolloutTask.dataset_path {self.dataset_path!r} does not exist; "
                              "give a D4RL-layout .hdf5 file or a Minari dataset folder")
@@ -109,6 +120,8 @@ class RolloutTask:
     def data_settings(self) -> dict:
         """What determines the training data (keys teacher caches; not eval or worker counts)."""
         settings = {"name": self.name, "num_demos": self.num_demos, "window": self.window}
+        if self.demo_action_noise:  # (keys of noise-free data are unchanged)
+            settings["demo_action_noise"] = float(self.demo_action_noise)
         if self.dataset_path:  # recorded data: named by its path and size
             path = Path(self.dataset_path).absolute()
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) \
@@ -131,7 +144,8 @@ class RolloutTask:
         if self.dataset_path:
             return self._read_recorded()
         return load_or_generate(self.name, self.num_demos, seed, cache_dir=cache_dir,
-                                workers=self.workers or None, progress=progress)
+                                workers=self.workers or None, progress=progress,
+                                action_noise=float(self.demo_action_noise))
 
     def _read_recorded(self):
         """The episodes of `dataset_path`, checked against the task's sizes (a `num_demos`

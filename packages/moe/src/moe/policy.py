@@ -76,6 +76,12 @@ class MoEConfig:
     init_std: float = 1.0
     min_std: float = 1e-4
     bias_init_bound: float = 0.5
+    # expert heads (means and scales each): a residual MLP of `head_layers` hidden layers of
+    # width `head_hidden`, as the VDD authors' heads (2 layers; 256 wide on Kitchen, 512 on
+    # Block Push, 64 on the toy); head_layers = 0: one Linear layer (checkpoints saved before
+    # these fields existed load as that)
+    head_layers: int = 2
+    head_hidden: int = 256
     # image observations (obs = [state, K cameras x 3 x image_size^2 pixels]); 0: state only
     cameras: int = 0
     image_size: int = 96
@@ -89,10 +95,15 @@ class MoEConfig:
         if not isinstance(self.obs_motion, bool) or (self.obs_motion and self.cameras):
             raise ValueError(f"MoEConfig.obs_motion must be a bool and needs cameras=0, got "
                              f"obs_motion={self.obs_motion!r}, cameras={self.cameras!r}")
-        for name in ("obs_dim", "action_dim", "window", "num_experts", "gating_hidden"):
+        for name in ("obs_dim", "action_dim", "window", "num_experts", "gating_hidden",
+                     "head_hidden"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"MoEConfig.{name} must be a positive int, got {value!r}")
+        if (not isinstance(self.head_layers, int) or isinstance(self.head_layers, bool)
+                or self.head_layers < 0 or self.head_layers % 2):
+            raise ValueError(f"MoEConfig.head_layers must be 0 (one Linear layer) or an even "
+                             f"int >= 2, got {self.head_layers!r}")
         if self.covariance not in ("full", "diagonal"):
             raise ValueError(
                 f"MoEConfig.covariance must be 'full' or 'diagonal', got {self.covariance!r}"
@@ -136,6 +147,8 @@ class MoEConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise CheckpointError(f"MoE config has unknown fields {unknown}; saved by a newer version?")
+        if "head_layers" not in data:  # saved before the heads could be MLPs: one Linear layer
+            data = {**data, "head_layers": 0}
         return cls(**data)
 
 
@@ -145,6 +158,8 @@ class MoEPolicy(nn.Module):
     `act_threads`: torch CPU threads during `act` (state policies `ACT_THREADS`; image policies
     None, torch's own setting: their CNNs use every core; assign to override).
     """
+
+    CHECKPOINT_KIND = CHECKPOINT_KIND  # config.json's "kind" (as the teachers' policies)
 
     def __init__(self, config: MoEConfig) -> None:
         super().__init__()
@@ -159,7 +174,8 @@ class MoEPolicy(nn.Module):
         self.experts = ExpertHeads(
             in_dim=c.n_embd, num_experts=c.num_experts, action_dim=c.action_dim,
             covariance=c.covariance, init_std=c.init_std, min_std=c.min_std,
-            bias_init_bound=c.bias_init_bound,
+            bias_init_bound=c.bias_init_bound, hidden_layers=c.head_layers,
+            hidden=c.head_hidden,
         )
         self.gating = (
             GatingNet(in_dim=c.n_embd, num_experts=c.num_experts, hidden=c.gating_hidden,
