@@ -104,7 +104,8 @@ def test_the_resume_hash_ignores_where_and_what_runs_but_not_settings(repo_root)
     base = _key(repo_root)
     assert _key(repo_root, "Benchmark.seeds = (5,)", "Benchmark.output_dir = '/x'",
                 "Benchmark.executor = 'ray'", "RayOptions.address = 'auto'",
-                "Benchmark.methods = ['vdd']", "TrainerConfig.progress = False") == base
+                "Benchmark.methods = ['vdd']", "TrainerConfig.progress = False",
+                "Benchmark.experiment = 'mine'", "TrainerConfig.bar = False") == base
     assert _key(repo_root, "VDDConfig.lr = 0.1") != base
     assert _key(repo_root, "vdd_beso/VDDConfig.num_samples = 4") != base
     plan_cells = _plan(repo_root)

@@ -24,7 +24,8 @@ HASH_TAG = "bench.config_hash"
 RUN_FILE = "parent_run.txt"  # in an output folder: the id of its MLflow parent run
 IGNORED = ("Benchmark.methods", "Benchmark.seeds", "Benchmark.output_dir",
            "Benchmark.cache_dir", "Benchmark.executor", "Benchmark.teacher_workers",
-           "Benchmark.parallel_eval", "RayOptions.", "TrainerConfig.progress")
+           "Benchmark.parallel_eval", "Benchmark.experiment", "RayOptions.",
+           "TrainerConfig.progress", "TrainerConfig.bar")
 
 
 def _bindings(config_text: str) -> list[str]:
