@@ -249,7 +249,7 @@ def main(argv=None) -> None:
     args = parse(argv)
     torch.manual_seed(args.seed)
     from envs import RolloutTask
-    from envs.datasets import make_windows
+    from envs.windows import make_windows
     from teachers import (BESOConfig, BESOPolicy, DDPMConfig, DDPMPolicy, DiffusionAlgorithm,
                           TeacherTrainingConfig)
 

@@ -14,7 +14,7 @@ import torch
 
 from envs import RolloutTask
 from envs.d3il.avoiding import side_agreement
-from envs.datasets import make_windows
+from envs.windows import make_windows
 from teachers import DDPMConfig, DDPMPolicy, DiffusionAlgorithm, TeacherTrainingConfig
 
 pytestmark = pytest.mark.slow

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from envs.datasets import (
-    generate_episodes, load_episodes, load_or_generate, make_windows, save_episodes,
-)
+from envs.datasets import generate_episodes, load_episodes, load_or_generate, save_episodes
 from envs.demonstrator import Episode
+from envs.windows import make_windows
 from envs.rollout_task import RolloutTask
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from envs.datasets import make_windows
+from envs.windows import make_windows
 from envs.demonstrator import Episode
 from envs.image_store import FRAMES_FILE, IMAGE_FILE, ImageFrames, ImageWriter, packed_windows
 

@@ -4,7 +4,8 @@ folders are read, checked against the task and cut into the same windows as gene
 import numpy as np
 import pytest
 
-from envs.datasets import generate_episodes, make_windows, save_episodes
+from envs.datasets import generate_episodes, save_episodes
+from envs.windows import make_windows
 from envs.recorded import read_d4rl_hdf5, write_d4rl_hdf5
 from envs.rollout_task import RolloutTask
 

@@ -171,7 +171,7 @@ class RolloutTask:
         """Training windows obs (N, T, O), actions (N, T, A) of the cached demonstrations
         (image tasks: obs is a lazy `envs.image_store.PackedWindows`); "modes" (E,) are the
         demonstrations' modes (the reference of the mode KL)."""
-        from envs.datasets import make_windows
+        from envs.windows import make_windows
 
         data = self.load_episodes(seed, cache_dir=cache_dir, progress=progress)
         windows = make_windows(data.episodes, self.window, images=data.images)

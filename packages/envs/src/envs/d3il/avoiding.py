@@ -63,7 +63,7 @@ def side_agreement(sample, episodes, *, window: int, steps=(1, 2, 3, 4),
     window at episode step k, the share of `samples` lateral actions with the demonstration's
     sign, per step (the data: 1.0). `sample(obs (N, T, O)) -> actions (N, A)` draws one action
     per window (e.g. a torch policy's `sample_actions` wrapped to numpy)."""
-    from envs.datasets import make_windows
+    from envs.windows import make_windows
 
     out = []
     for k in steps:
