@@ -3,7 +3,11 @@ through the evaluation runner with serial and subprocess vector envs) and demons
 minute (one worker and all cores).
 
     .venv/bin/python scripts/bench_envs.py [--tasks avoiding aligning pushing] [--demos 24]
+    .venv/bin/python scripts/bench_envs.py --tasks sorting_image stacking_image --runner-only
 
+Every env is built as its task configures it (image tasks render their cameras); the runner's
+policy turns each observation batch into the policy input the bench gives a network (float32;
+image tasks: the packed [state, pixels] vector), so that cost is counted too.
 Numbers depend on the machine and its load; run it alone.
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from functools import partial
 
 import numpy as np
 
@@ -21,9 +26,24 @@ from envs.evaluation import evaluate
 from envs.task_specs import ROD_TASKS, load_object
 
 
+def env_factory(task: str):
+    """The task's env as the benchmark builds it (observation kind and options included)."""
+    spec = ROD_TASKS[task]
+    return partial(load_object(spec.env), **spec.env_kwargs())
+
+
+def policy_input(obs, cameras: tuple[str, ...]) -> np.ndarray:
+    """The float32 batch a network gets from an observation batch (Dict: packed by moe)."""
+    if isinstance(obs, dict):
+        from moe import pack_image_obs
+
+        return pack_image_obs(obs, cameras=cameras)
+    return np.asarray(obs, dtype=np.float32)
+
+
 def single_env_steps_per_s(task: str, steps: int) -> float:
     """Steps/s of one env driven by small random actions, resetting at episode ends."""
-    env = load_object(ROD_TASKS[task].env)()
+    env = env_factory(task)()
     rng = np.random.default_rng(0)
     env.reset(seed=0)
     start = time.perf_counter()
@@ -37,13 +57,16 @@ def single_env_steps_per_s(task: str, steps: int) -> float:
 def runner_steps_per_s(task: str, rollouts: int, num_envs: int, parallel: bool) -> float:
     """Steps/s through `envs.evaluation.evaluate` with a trivial batched policy."""
     cls = load_object(ROD_TASKS[task].env)
+    cameras = cls.cameras if ROD_TASKS[task].observation == "image" else ()
     drift = np.zeros(cls.action_size())
     drift[1] = 0.002
 
-    def policy(obs: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(drift, (len(obs), cls.action_size())).copy()
+    def policy(obs) -> np.ndarray:
+        batch = policy_input(obs, cameras)
+        return np.broadcast_to(drift, (len(batch), cls.action_size())).copy()
 
-    result = evaluate(cls, policy, num_modes=max(2, cls.num_modes), contexts=rollouts,
+    result = evaluate(env_factory(task), policy, num_modes=max(2, cls.num_modes),
+                      contexts=rollouts,
                       rollouts_per_context=1, num_envs=num_envs, parallel=parallel,
                       progress=False)
     return result.metrics["steps_per_second"]
@@ -61,8 +84,18 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3000, help="steps for the single-env figure")
     p.add_argument("--demos", type=int, default=24, help="demonstrations per figure")
     p.add_argument("--rollouts", type=int, default=16, help="rollouts per runner figure")
+    p.add_argument("--runner-only", action="store_true",
+                   help="only the runner figures (serial, and subprocesses on --num-envs)")
+    p.add_argument("--num-envs", type=int, default=0, help="envs of the runner (0: one a core)")
     args = p.parse_args()
-    cores = os.cpu_count() or 1
+    cores = args.num_envs or os.cpu_count() or 1
+    if args.runner_only:
+        print(f"runner: {args.rollouts} rollouts (fixed seed 0) on {cores} envs")
+        print(f"task | runner serial | runner {cores} procs")
+        for task in args.tasks:
+            print(f"{task} | {runner_steps_per_s(task, args.rollouts, cores, False):.0f} | "
+                  f"{runner_steps_per_s(task, args.rollouts, cores, True):.0f}", flush=True)
+        return
     print(f"{cores} cores; runner: {args.rollouts} rollouts of up to the task's step limit "
           f"on {cores} envs")
     header = ("task", "1 env steps/s", "runner serial", f"runner {cores} procs",

@@ -198,7 +198,15 @@ def evaluate(policy, task, args, **kw) -> dict[str, float]:
     fails = [r for r in res.raw.records if not r.success]
     return {"success": m["success_rate"], "entropy": m["entropy"],
             "paths": m["modes_seen"], "collisions": sum(r.failure for r in fails),
-            "timeouts": sum(not r.failure for r in fails), "eval_s": time.perf_counter() - t}
+            "timeouts": sum(not r.failure for r in fails), "eval_s": time.perf_counter() - t,
+            "path_counts": path_counts(res.raw.records)}
+
+
+def path_counts(records) -> dict[int, int]:
+    """Successful rollouts per path id, most taken first (how the entropy is made up)."""
+    modes = np.asarray([r.mode for r in records if r.success and r.mode >= 0], dtype=int)
+    counts = np.bincount(modes, minlength=1)
+    return {int(m): int(counts[m]) for m in np.argsort(-counts, kind="stable") if counts[m]}
 
 
 def anatomy(view, task, n: int = 96, seed: int = 900, batch: int = 16) -> dict:
@@ -337,7 +345,7 @@ def main(argv=None) -> None:
     train_s = 0.0
     for it in range(1, args.iterations + 1):
         idx = torch.as_tensor(rng.integers(0, len(obs_t), args.batch))
-        losses.append(algo.update([{"obs": obs_t[idx], "actions": act_t[idx]}]).loss)
+        losses.append(float(algo.update([{"obs": obs_t[idx], "actions": act_t[idx]}]).loss))
         if it in args.eval_at or it == args.iterations:
             train_s += time.perf_counter() - t0
             report(it, {"loss": float(np.mean(losses[-500:])), "train_s": train_s,

@@ -47,6 +47,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-seed", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--demos", type=int, default=0)
+    p.add_argument("--demo-dart", type=float, default=0.0,
+                   help="the teacher's data: DART noise of the demonstrations (Avoiding: 0.0015)")
     p.add_argument("--out", default="outputs/study/vdd")
     p.add_argument("--cache", default="outputs/cache")
     return p.parse_args(argv)
@@ -61,7 +63,8 @@ def main(argv=None) -> None:
 
     torch.manual_seed(args.seed)
     task = RolloutTask(name=args.task, num_demos=args.demos, eval_rollouts=args.rollouts,
-                       eval_contexts=args.contexts, num_envs=8)
+                       eval_contexts=args.contexts, num_envs=8,
+                       demo_action_noise=args.demo_dart)
     data = task.make_dataset(0, cache_dir=args.cache, progress=False)
     teacher = (DDPMPolicy if args.kind == "ddpm" else BESOPolicy).load(args.teacher)
     score = (DDPMScore(teacher, tuple(args.t_range), scale_input=args.scale_input)

@@ -24,6 +24,8 @@ def test_sorting_image_data_teacher_and_vdd_student(tmp_path):
     assert task.image_layout() == {"cameras": 2, "image_size": 96} and len(data["modes"]) == 1
     pixels = obs[np.arange(3)][..., 4:]
     assert pixels.min() >= 0 and pixels.max() <= 255 and pixels.std() > 10  # a real scene
+    again = task.load_episodes(0, cache_dir=tmp_path, progress=False)  # frames decoded by now
+    assert again.cached and np.array_equal(again.images.frames[:3], obs.store.frames[:3])
     gin.clear_config()
     gin.parse_config(["import bench.configurables", *TINY,
                       "TeacherTrainingConfig.iterations = 2",
@@ -48,3 +50,49 @@ def test_sorting_image_data_teacher_and_vdd_student(tmp_path):
         assert torch.equal(before[k], v), k  # frozen: unchanged by the VDD update
     action = student.act(obs[0][-1].astype(np.float32))
     assert action.shape == (2,) and np.all(np.isfinite(action))
+
+
+def test_dict_observations_pack_into_the_policy_input_of_before():
+    """The envs' Dict observation (state + uint8 cameras) reaches an image policy through the
+    bench's adapter as exactly the float vector the envs gave before (state, then pixels
+    channels-first as 0..255, camera-major), so trained policies act the same."""
+    import gymnasium as gym
+
+    from bench.scoring import view
+    from envs.image_obs import stack_observations
+    from moe import MoEConfig, MoEPolicy
+
+    task = RolloutTask(name="stacking_image")
+    env = gym.make("envs/StackingImage-v0")
+    space = env.observation_space
+    assert isinstance(space, gym.spaces.Dict) and task.camera_names == ("overview", "in_hand")
+    assert all(space["images"][c].dtype == np.uint8 and space["images"][c].shape == (96, 96, 3)
+               for c in task.camera_names)
+    old, new = [], []
+    for seed in (0, 1):
+        obs, _ = env.reset(seed=seed)
+        obs = env.step(np.r_[0.01, 0.0, -0.01, 0.0, 0.05])[0]
+        assert space.contains(obs)
+        base = env.unwrapped
+        old.append(np.concatenate([  # the packed observation the env returned before
+            base.image_state(),
+            base.render_cameras().transpose(0, 3, 1, 2).reshape(-1).astype(np.float64)]))
+        new.append(obs)
+    env.close()
+    old_BO = np.stack(old).astype(np.float32)
+    torch.manual_seed(0)
+    policy = MoEPolicy(MoEConfig(obs_dim=task.obs_dim, action_dim=task.action_dim, window=2,
+                                 num_experts=2, n_layer=1, n_head=1, n_embd=16,
+                                 image_encoder="lcnet_050", **task.image_layout()))
+    policy.fit_normalizers(torch.from_numpy(np.stack([old_BO, old_BO], 1)),
+                           torch.randn(2, 2, task.action_dim))
+    adapter = view(policy, cameras=task.camera_names, greedy=True)
+    batch = stack_observations(new)
+    np.testing.assert_array_equal(adapter.policy_input(batch), old_BO)
+    policy.eval()
+    adapter.reset()
+    from_dict = adapter(batch)
+    policy.reset()
+    with torch.no_grad():
+        from_old = policy.act(old_BO, greedy=True)
+    np.testing.assert_array_equal(from_dict, from_old)

@@ -18,6 +18,7 @@ def test_bench_run_leaves_a_complete_mlflow_run(mlflow_uri, tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "vdd_published" in out and "modes covered" in out
+    assert "[bench] device cpu (" in out and "; precision fp32" in out  # printed at the start
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("toy2d")
@@ -29,6 +30,9 @@ def test_bench_run_leaves_a_complete_mlflow_run(mlflow_uri, tmp_path, capsys):
     names = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"config.gin", "operative_config.gin", "toy_figure.png", "results.md",
             "results.csv"} <= names
+    params = parent.data.params  # the device the run chose (auto: the CPU here)
+    assert params["device"] == "cpu" and params["precision"] == "fp32"
+    assert {"device.name", "device.capability", "device.torch", "device.cuda"} <= set(params)
     operative = client.download_artifacts(parent.info.run_id, "operative_config.gin", str(tmp_path))
     assert "VDDConfig.iterations = 20" in open(operative).read()
     for child in children:

@@ -170,17 +170,19 @@ def test_demonstrator_succeeds_with_the_intended_mode(cls, seeds):
 
 def test_image_observation():
     env = SortingEnv(observation="image")
-    size = 4 + 2 * 3 * 96 * 96
     obs, _ = env.reset(seed=3)
-    assert obs.shape == (size,) and env.observation_space.shape == (size,)
-    assert obs[4:].min() >= 0.0 and obs[4:].max() <= 255.0 and np.all(obs[4:] == np.round(obs[4:]))
-    np.testing.assert_allclose(obs[:4], [0.525, -0.3, 0.525, -0.3], atol=1e-9)
+    assert set(obs) == {"state", "images"} and set(obs["images"]) == {"overview", "in_hand"}
+    assert env.observation_space.contains(obs)
+    assert SortingEnv.packed_obs_dim() == 4 + 2 * 3 * 96 ** 2  # the policy's packed input
+    for frame in obs["images"].values():
+        assert frame.shape == (96, 96, 3) and frame.dtype == np.uint8
+    np.testing.assert_allclose(obs["state"], [0.525, -0.3, 0.525, -0.3], atol=1e-9)
     again, _ = env.reset(seed=3)
-    assert np.array_equal(obs, again)
+    assert np.array_equal(obs["state"], again["state"])
+    assert all(np.array_equal(obs["images"][k], again["images"][k]) for k in env.cameras)
     step_obs = env.step(np.array([0.01, 0.01]))[0]
-    assert step_obs.shape == (size,)
-    overview = obs[4: 4 + 3 * 96 * 96].reshape(3, 96, 96)
-    r, g, b = overview.astype(np.int64)
+    assert env.observation_space.contains(step_obs)
+    r, g, b = np.moveaxis(obs["images"]["overview"].astype(np.int64), -1, 0)
     red = (r > 120) & (g < 70) & (b < 70)
     blue = (b > 120) & (r < 70) & (g < 110)
     assert red.sum() >= 20 and blue.sum() >= 20

@@ -10,7 +10,7 @@ from torch import nn
 
 from moe import (
     ImageObsEmbedding, MoEConfig, MoEPolicy, Normalizer, SpatialSoftmax, make_obs_embedding,
-    pixel_dim,
+    pack_image_obs, pixel_dim,
 )
 
 pytest.importorskip("timm")
@@ -115,6 +115,29 @@ def test_pixels_are_scaled_and_the_state_matters():
         moved_pixels[..., S:] = 255 - moved_pixels[..., S:]
         assert not torch.allclose(emb(moved_state), out)
         assert not torch.allclose(emb(moved_pixels), out)
+
+
+def test_pack_image_obs_is_the_inverse_of_split():
+    rng = np.random.default_rng(0)
+    cams = ("overview", "in_hand")
+    obs = {"state": rng.normal(size=(3, S)),
+           "images": {c: rng.integers(0, 256, (3, H, H, 3), dtype=np.uint8) for c in cams}}
+    packed = pack_image_obs(obs, cameras=cams)
+    assert packed.shape == (3, O) and packed.dtype == np.float32
+    state, images = embedding().split(torch.from_numpy(packed)[:, None])  # (B, 1, ...)
+    np.testing.assert_array_equal(state[:, 0].numpy(), obs["state"].astype(np.float32))
+    for k, c in enumerate(cams):  # channels first, in the given camera order, unscaled
+        np.testing.assert_array_equal(images[:, 0, k].numpy(),
+                                      obs["images"][c].transpose(0, 3, 1, 2))
+    single = {"state": obs["state"][0], "images": {c: v[0] for c, v in obs["images"].items()}}
+    np.testing.assert_array_equal(pack_image_obs(single, cameras=cams), packed[0])
+    swapped = pack_image_obs(obs, cameras=cams[::-1])
+    assert not np.array_equal(swapped, packed)
+    with pytest.raises(ValueError, match="in_hand"):
+        pack_image_obs({"state": obs["state"], "images": {"overview": obs["images"]["overview"]}},
+                       cameras=cams)
+    with pytest.raises(ValueError, match="'state'"):
+        pack_image_obs({"images": obs["images"]}, cameras=cams)
 
 
 def test_spatial_softmax_finds_a_peak_and_stays_in_range():

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from bench import methods as M
+from bench.devices import generator_for
 from bench.plan import Cell
 from bench.records import FINAL_STEP
 from bench.scoring import evaluate_policy
@@ -87,7 +88,7 @@ def teacher_reference(task, teacher: TrainedTeacher | None) -> np.ndarray | None
     the reference of every method's "distance to teacher"; None elsewhere."""
     if teacher is None or not hasattr(task, "target"):
         return None
-    gen = torch.Generator().manual_seed(teacher.seed)
+    gen = generator_for(teacher.policy, teacher.seed)
     return teacher.policy.sample_actions(task.observation(ENERGY_SAMPLES),
                                          generator=gen).cpu().numpy()
 
@@ -112,9 +113,15 @@ def _tags(cell: Cell, context: CellContext) -> dict[str, str]:
 
 
 def _timing(context: CellContext, sample_fn, passes: int) -> dict[str, float]:
+    """ms per action at batch 1 and 256 on the cell's device; on CUDA also the cell's peak
+    GPU memory (training, evaluation and timing; reset when the cell started)."""
+    s, device = context.settings, context.settings.torch_device()
     window = context.task.timing_window(context.dataset)
-    return measure_inference(sample_fn, window, forward_passes=passes,
-                             repeats=context.settings.timing_repeats)
+    out = measure_inference(sample_fn, window, forward_passes=passes, repeats=s.timing_repeats,
+                            device=device, compiled=s.compile_act)
+    if device.type == "cuda":
+        out["timing/peak_gpu_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
 
 
 def _teacher_cell(cell: Cell, context: CellContext) -> CellResult:
@@ -137,7 +144,8 @@ def _teacher_cell(cell: Cell, context: CellContext) -> CellResult:
 
 def _student_cell(cell: Cell, context: CellContext) -> CellResult:
     s, task, method, label = context.settings, context.task, cell.method, cell.label
-    built = M.build_student(method, task, context.dataset, cell.seed, teacher=context.teacher)
+    built = M.build_student(method, task, context.dataset, cell.seed, teacher=context.teacher,
+                            device=s.torch_device())
     checkpoint = context.out / label / "checkpoint"
     with context.tracker.child_run(run_name=label, tags=_tags(cell, context)) as run:
         run.log_params(built.params)
@@ -151,7 +159,7 @@ def _student_cell(cell: Cell, context: CellContext) -> CellResult:
         trainer = Trainer(built.algorithm, context.dataset, iterations=iters,
                           batch_size=built.algorithm.config.batch_size,
                           checkpoint_dir=checkpoint, seed=cell.seed, config=s.trainer,
-                          label=label)
+                          label=label, precision=s.precision)
         result = trainer.fit(
             on_log=lambda it, st: run.log_metrics({f"train/{k}": v for k, v in st.items()}, it),
             on_iteration=lambda it: snaps.append(snapshot(built.policy, task, it))
@@ -173,6 +181,9 @@ def run_cell(cell: Cell, context: CellContext) -> CellResult:
     """Run one cell: a teacher row is scored (and timed), a student is built from the cell's
     seed, trained, checkpointed, scored and timed; everything is logged to its child run."""
     torch.set_num_threads(context.settings.torch_threads())  # results depend on the threads
+    device = context.settings.torch_device()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     if cell.method.teacher in M.trained_teachers():
         if context.teacher is None or context.teacher.kind != cell.method.teacher:
             raise ValueError(f"cell {cell.label} needs its trained {cell.method.teacher!r} "

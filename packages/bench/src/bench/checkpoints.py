@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from distill import ConsistencyPolicy
 from moe import MoEPolicy
 from moe.checkpoint import CheckpointError, read_checkpoint_meta
@@ -20,9 +22,9 @@ def policy_classes() -> dict[str, type]:
     return {cls.CHECKPOINT_KIND: cls for cls in classes}
 
 
-def load_policy(path: str | Path):
-    """The policy saved at `path` (a checkpoint folder), in eval mode. A folder that is not a
-    checkpoint, of an unknown kind, or damaged raises CheckpointError naming it."""
+def load_policy(path: str | Path, *, device: str | torch.device = "cpu"):
+    """The policy saved at `path` (a checkpoint folder), in eval mode, on `device`. A folder
+    that is not a checkpoint, of an unknown kind, or damaged raises CheckpointError naming it."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise CheckpointError(f"{path} is not a checkpoint folder (no config.json); a bench "
@@ -33,7 +35,7 @@ def load_policy(path: str | Path):
     if kind not in classes:
         raise CheckpointError(f"{path} holds a {kind!r} checkpoint; loadable kinds: "
                               f"{sorted(classes)}")
-    return classes[kind].load(path).eval()
+    return classes[kind].load(path, device=device).eval()
 
 
 def check_fits(policy, task) -> None:

@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--num-steps", type=int, help="diffusion policies: sampling steps")
     ev.add_argument("--samples", type=int, help="toy: samples drawn (Benchmark.eval_samples)")
     ev.add_argument("--serial", action="store_true", help="roll out in this process")
+    ev.add_argument("--device", metavar="DEVICE",
+                    help="auto (default: Benchmark.device), cpu, cuda or cuda:N")
     ev.add_argument("--json", type=Path, metavar="PATH", help="also write the metrics here")
     verbs.add_parser("list", help="tasks, methods and the shipped gin configs")
     data = verbs.add_parser("data", help="generate (or load) a task's dataset and describe it")
@@ -157,7 +159,9 @@ def _dry_run(args) -> int:
     print(f"[bench] dry run of {', '.join(args.gin)}: nothing is trained\n"
           f"task {s.task.name}; MLflow experiment '{s.experiment_name}' at {uri}; outputs "
           f"under {Path(s.output_dir) / s.task.name}; cache {s.cache_dir}; executor "
-          f"{s.executor}")
+          f"{s.executor}; device {s.device} (here: "
+          f"{s.torch_device() if s.executor == 'local' else 'each Ray worker resolves it'}), "
+          f"precision {s.precision}")
     print(f"\nteacher jobs ({len(plan.teacher_jobs)}):")
     for job in plan.teacher_jobs:
         path = teacher_path(job.kind, s.task, s.data_seed, cache_dir=s.cache_dir,
@@ -181,8 +185,9 @@ def _eval(args) -> int:
     from bench.table import summary_line
 
     try:
-        s = _benchmark(_task_files(args), args.binding)
-        policy = load_policy(args.checkpoint)
+        device = ([f"Benchmark.device = {args.device!r}"] if args.device is not None else [])
+        s = _benchmark(_task_files(args), [*args.binding, *device])
+        policy = load_policy(args.checkpoint, device=s.torch_device())
         check_fits(policy, s.task)
     except (ConfigError, ValueError) as e:  # CheckpointError is a ValueError
         return _error(str(e), 3 if isinstance(e, CheckpointError) else 2)

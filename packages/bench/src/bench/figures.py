@@ -130,7 +130,7 @@ def draw_sample_figure(target: GaussianMixtureTarget, samples: dict[str, np.ndar
             _score_field(ax, target)
         else:
             ax.scatter(pts[:max_points, 0], pts[:max_points, 1], s=2, c="crimson", alpha=0.4)
-        ax.set_title(label)
+        ax.set_title(label, fontsize=10)  # "VDD-BESO (published)" over its method key
         _frame(ax, lo, hi)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")

@@ -98,7 +98,8 @@ class Invocation:
 
             teacher = load_or_train_teacher(kind, s.task, dataset, s.data_seed,
                                             cache_dir=s.cache_dir, trainer_config=s.trainer,
-                                            train_seed=seed, on_log=log_curve)
+                                            train_seed=seed, on_log=log_curve,
+                                            device=s.torch_device(), precision=s.precision)
             if trained is not None:
                 for it, stats in trained.history:
                     log_curve(it, stats)
@@ -112,6 +113,25 @@ class Invocation:
         how = "from the cache" if teacher.cached else f"trained in {teacher.train_wall_s:.0f}s"
         print(f"[bench] teacher {kind} (seed {seed}): {how} ({teacher.path})", flush=True)
         return teacher
+
+    def _record_device(self, parent) -> None:
+        """Print the device and precision and record them on the parent run (params; a resumed
+        run, whose params are fixed, as a tag). Ray workers resolve `auto` themselves."""
+        from bench.devices import describe, device_info
+
+        s = self.settings
+        if s.executor == "local":
+            info = device_info(s.torch_device())
+            line = describe(info)
+        else:
+            info = {"device": s.device}
+            line = f"{s.device} (resolved on each Ray worker)"
+        print(f"[bench] device {line}; precision {s.precision}", flush=True)
+        if self.resume:
+            parent.set_tag("bench.resumed_on_device", line)
+        else:
+            parent.log_params({**info, "precision": s.precision,
+                               "compile_act": s.compile_act})
 
     def run(self) -> BenchmarkResult:
         import mlflow  # slow to import: only when running
@@ -181,6 +201,7 @@ class Invocation:
         (out / RUN_FILE).write_text(parent.run_id + "\n")  # `--resume <this folder>`
         parent.set_tag("bench.output_dir", str(out.resolve()))
         parent.set_tag("bench.executor", s.executor)
+        self._record_device(parent)
         print(f"[bench] task {task.name}: methods {list(s.methods)} x seeds {list(s.seeds)} "
               f"({s.protocol}; torch threads {torch.get_num_threads()}); MLflow experiment "
               f"'{s.experiment_name}' at {tracker.tracking_uri}, outputs in {out}", flush=True)

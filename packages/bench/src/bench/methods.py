@@ -38,7 +38,7 @@ from distill import ALGORITHMS, BuiltStudent, ConsistencyPolicy, StudentInputs
 from moe import MoEConfig
 from teachers import TEACHERS
 
-__all__ = ["Method", "method_table", "resolve_methods", "trained_teachers", "build_student",
+__all__ = ["Method", "method_table", "method_settings", "resolve_methods", "trained_teachers", "build_student",
            "algorithm_config", "student_config", "forward_passes", "StudentEncoder"]
 
 
@@ -200,6 +200,20 @@ def algorithm_config(method: Method):
         return configurable(cls)(**{**_own_bindings(method, "", cls), **method.overrides})
 
 
+def method_settings(gin_file, method: str):
+    """(algorithm config, student MoEConfig) of `method` as `gin_file` configures it, for use
+    outside a run (studies, tests); the gin state is cleared afterwards."""
+    from bench.config import parse_gin
+    from bench.settings import Benchmark
+
+    parse_gin([gin_file])
+    try:
+        m = method_table()[method]
+        return algorithm_config(m), student_config(Benchmark().task, m)
+    finally:
+        gin.clear_config()
+
+
 def forward_passes(policy) -> int:
     """Network passes per action (CD / CTM may be sampled in several steps)."""
     if isinstance(policy, ConsistencyPolicy):
@@ -208,9 +222,11 @@ def forward_passes(policy) -> int:
 
 
 def build_student(method: Method, task, dataset: dict[str, np.ndarray], seed: int, *,
-                  teacher: TrainedTeacher | None = None) -> BuiltStudent:
+                  teacher: TrainedTeacher | None = None,
+                  device: str | torch.device = "cpu") -> BuiltStudent:
     """Seeded construction of a student policy and its algorithm (the algorithm's registered
-    builder), with every setting it was built with in `params`."""
+    builder) on `device` (the teacher's, when there is one), with every setting it was built
+    with in `params`."""
     spec = ALGORITHMS[method.algorithm]
     if method.teacher in TEACHERS and (teacher is None or teacher.kind != method.teacher):
         raise ValueError(f"method {method.name!r} needs a trained {method.teacher!r} teacher")
@@ -223,7 +239,8 @@ def build_student(method: Method, task, dataset: dict[str, np.ndarray], seed: in
         teacher=teacher.policy if teacher is not None else None,
         score=score_adapter(teacher) if teacher is not None and spec.source == "score" else None,
         target=task.target if method.teacher == "analytic" else None,
-        encoder_from_teacher=encoder.from_teacher, freeze_encoder=encoder.freeze)
+        encoder_from_teacher=encoder.from_teacher, freeze_encoder=encoder.freeze,
+        device=device)
     built = spec.build(inputs)
     params = {**built.params, **{f"{spec.name}.{k}": v for k, v in algo_cfg.to_dict().items()},
               "method": method.name, "teacher": method.teacher, "seed": seed}

@@ -45,13 +45,16 @@ class ProgressLines:
         self.start = self.last = time.perf_counter()
         self.lines = 0
 
+    def due(self, iteration: int) -> bool:
+        """Whether `update(iteration)` would print (a loop reads its stats back only then)."""
+        return (iteration % self.every == 0 or iteration == self.total
+                or time.perf_counter() - self.last >= self.seconds)
+
     def update(self, iteration: int, stats: Mapping[str, float] | None = None) -> bool:
         """Report iteration `iteration` (1-based) if one is due; returns whether it printed."""
-        now = time.perf_counter()
-        due = (iteration % self.every == 0 or iteration == self.total
-               or now - self.last >= self.seconds)
-        if not due:
+        if not self.due(iteration):
             return False
+        now = time.perf_counter()
         elapsed = max(now - self.start, 1e-9)
         rate = iteration / elapsed
         eta = (self.total - iteration) / rate if rate > 0 else float("inf")

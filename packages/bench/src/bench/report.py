@@ -86,9 +86,11 @@ def write_report(results: Sequence[CellResult], settings, *, out: Path, tracker,
         rows, paper.result.methods, quality=quality[0], quality_label=quality[1],
         labels=labels, path=out / "comparison.png"))
     first = settings.seeds[0]
-    snaps = {f"{r.method} (seed {r.seed})": r.snapshots for r in results
-             if r.seed == first and r.snapshots}
-    samples = {r.method: r.samples for r in results if r.seed == first and r.samples is not None}
+    # the tables' names ("VDD-BESO (ours)", "VDD-BESO (published)") over the method keys
+    snaps = {f"{labels.get(r.method, r.method)}\n{r.method}, seed {r.seed}": r.snapshots
+             for r in results if r.seed == first and r.snapshots}
+    samples = {f"{labels.get(r.method, r.method)}\n{r.method}": r.samples for r in results
+               if r.seed == first and r.samples is not None}
     if snaps:
         parent.log_artifact(draw_toy_figure(task.target, snaps, out / "toy_figure.png"))
     if samples:

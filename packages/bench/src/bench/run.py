@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", metavar="ADDRESS",
                    help="override RayOptions.address ('auto': the running cluster; default: "
                         "start Ray on this machine)")
+    p.add_argument("--device", metavar="DEVICE",
+                   help="override Benchmark.device: auto (CUDA when available, the default), "
+                        "cpu, cuda or cuda:N; CUDA where there is none exits 2")
     p.add_argument("--resume", metavar="RUN",
                    help="finish an earlier invocation (its output folder or parent run id): "
                         "cells whose child run FINISHED with the same config are skipped")
@@ -75,11 +78,15 @@ def _settings(args):
         bindings.append(f"Benchmark.executor = {args.executor!r}")
     if args.ray_address is not None:
         bindings.append(f"RayOptions.address = {args.ray_address!r}")
+    if args.device is not None:
+        bindings.append(f"Benchmark.device = {args.device!r}")
     parse_gin(args.gin, bindings)
     try:
         benchmark = Benchmark()
     except (ValueError, TypeError, RuntimeError) as e:  # gin errors and config __post_init__
         raise ConfigError(str(e)) from e
+    if benchmark.executor == "local":  # here, before any work (Ray workers resolve their own)
+        benchmark.torch_device()
     import gin
 
     return benchmark, gin.config_str()

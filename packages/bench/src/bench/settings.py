@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import gin
 
 from bench import methods as M
+from bench.devices import check_device_spec, check_precision, resolve_device
 from bench.errors import ConfigError
 from bench.executors.options import RayOptions
 from bench.teacher_store import teacher_configs
@@ -53,6 +54,11 @@ class Benchmark:
     executor: str = "local"  # what runs the plan: "local" (this process) or "ray" (a cluster)
     experiment: str = ""  # the MLflow experiment ("": the task's name)
     ray: RayOptions = field(default_factory=RayOptions)  # the cluster and its task resources
+    # where every model and batch lives (bench.devices): "auto" (CUDA when available), "cpu",
+    # "cuda" or "cuda:N"; resolved where the work runs (a Ray worker resolves its own)
+    device: str = "auto"
+    precision: str = "fp32"  # "bf16": autocast while training, CUDA only
+    compile_act: bool = False  # CUDA: time sampling through torch.compile (CUDA graphs)
 
     def __post_init__(self) -> None:
         if self.task is gin.REQUIRED or self.methods is gin.REQUIRED:
@@ -77,6 +83,11 @@ class Benchmark:
         if self.executor not in ("local", "ray"):
             raise ConfigError(f"Benchmark.executor must be 'local' or 'ray', got "
                               f"{self.executor!r}")
+        check_device_spec(self.device)
+        check_precision(self.precision, self.device)
+        if not isinstance(self.compile_act, bool):
+            raise ConfigError(f"Benchmark.compile_act must be True or False, got "
+                              f"{self.compile_act!r}")
         if not isinstance(self.teacher_per_seed, bool):
             raise ConfigError(f"Benchmark.teacher_per_seed must be True or False, got "
                               f"{self.teacher_per_seed!r}")
@@ -136,9 +147,19 @@ class Benchmark:
         """The torch threads this invocation uses (see `threads`)."""
         return self.threads or ((os.cpu_count() or 1) if self.task.is_image else 1)
 
+    def torch_device(self):
+        """The resolved `torch.device` of `device` here (ConfigError: CUDA asked, none here)."""
+        return resolve_device(self.device, self.precision)
+
     def teacher_processes(self) -> int:
-        """How many processes train uncached teachers side by side (see `teacher_workers`)."""
-        return self.teacher_workers or (1 if self.task.is_image else (os.cpu_count() or 1))
+        """How many processes train uncached teachers side by side (see `teacher_workers`):
+        automatic on CUDA, up to 4 share the GPU (small GPTs leave it mostly idle alone)."""
+        if self.teacher_workers:
+            return self.teacher_workers
+        if self.task.is_image:
+            return 1
+        cores = os.cpu_count() or 1
+        return min(4, cores) if self.torch_device().type == "cuda" else cores
 
     def plan(self):
         """The invocation as data: teacher jobs and (method, seed) cells (`bench.plan.Plan`)."""

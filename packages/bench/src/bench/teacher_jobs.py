@@ -44,23 +44,26 @@ def _init(config_text: str, threads: int) -> None:
 
 
 def train_job(job: TeacherJob, task, dataset, data_seed: int, cache_dir: str,
-              trainer_config) -> JobResult:
-    """Train (or load) the teacher of `job` into `cache_dir`: its wall time and curve."""
+              trainer_config, device: str = "cpu", precision: str = "fp32") -> JobResult:
+    """Train (or load) the teacher of `job` on `device` into `cache_dir`: its wall time and
+    curve."""
     from bench.teacher_store import load_or_train_teacher
 
     history: list[tuple[int, dict[str, float]]] = []
     teacher = load_or_train_teacher(job.kind, task, dataset, data_seed, cache_dir=cache_dir,
                                     trainer_config=replace(trainer_config, bar=False),
-                                    train_seed=job.seed,
+                                    train_seed=job.seed, device=device, precision=precision,
                                     on_log=lambda it, s: history.append((it, dict(s))))
     return JobResult(job, teacher.train_wall_s, history)
 
 
 def train_side_by_side(jobs: Sequence[TeacherJob], task, dataset: dict[str, np.ndarray], *,
                        data_seed: int, cache_dir: str | Path, trainer_config, config_text: str,
-                       workers: int, threads: int = 1) -> dict[TeacherJob, JobResult]:
-    """Train `jobs` (uncached teachers) on `workers` processes of `threads` torch threads each;
-    returns their wall times and training curves. A failure in a worker is raised here."""
+                       workers: int, threads: int = 1, device: str = "cpu",
+                       precision: str = "fp32") -> dict[TeacherJob, JobResult]:
+    """Train `jobs` (uncached teachers) on `workers` processes of `threads` torch threads each,
+    every model on `device` (a CUDA device is shared by the workers); returns their wall times
+    and training curves. A failure in a worker is raised here."""
     import multiprocessing as mp
 
     if not jobs:
@@ -69,14 +72,15 @@ def train_side_by_side(jobs: Sequence[TeacherJob], task, dataset: dict[str, np.n
     with ctx.Pool(min(workers, len(jobs)), initializer=_init,
                   initargs=(config_text, threads)) as pool:
         pending = [(job, pool.apply_async(train_job, (job, task, dataset, data_seed,
-                                                   str(cache_dir), trainer_config)))
+                                                   str(cache_dir), trainer_config, str(device),
+                                                   precision)))
                    for job in jobs]
         return {job: result.get() for job, result in pending}
 
 
 def train_uncached(jobs: Sequence[tuple[str, int]], task, dataset, *, data_seed: int,
-                   cache_dir: str | Path, trainer_config, workers: int
-                   ) -> dict[tuple[str, int], JobResult]:
+                   cache_dir: str | Path, trainer_config, workers: int, device: str = "cpu",
+                   precision: str = "fp32") -> dict[tuple[str, int], JobResult]:
     """Train those of the (kind, training seed) `jobs` that are not cached yet side by side on
     `workers` processes, when that is two or more of each; {(kind, seed): JobResult} of those
     trained here (the rest the driver loads or trains itself)."""
@@ -90,8 +94,8 @@ def train_uncached(jobs: Sequence[tuple[str, int]], task, dataset, *, data_seed:
     if workers < 2 or len(todo) < 2:
         return {}
     print(f"[bench] training {len(todo)} teachers side by side on {min(workers, len(todo))} "
-          "processes (one torch thread each)", flush=True)
+          f"processes (one torch thread each, models on {device})", flush=True)
     done = train_side_by_side(todo, task, dataset, data_seed=data_seed, cache_dir=cache_dir,
                               trainer_config=trainer_config, config_text=gin.config_str(),
-                              workers=workers)
+                              workers=workers, device=str(device), precision=precision)
     return {(job.kind, job.seed): result for job, result in done.items()}

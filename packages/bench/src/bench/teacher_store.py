@@ -110,7 +110,7 @@ def quarantine(path: Path, reason: str) -> Path:
 
 
 def _load_cached(cls, kind: str, path: Path, key: str, arch, data_seed: int,
-                 seed: int) -> TrainedTeacher | None:
+                 seed: int, device: torch.device) -> TrainedTeacher | None:
     """The cached teacher at `path`, or None (after moving it aside) when the entry is corrupt:
     its files' hashes (entries written before hashes: not checked), JSON and weights (finite,
     fitting the config) are checked by `moe.checkpoint`."""
@@ -124,7 +124,7 @@ def _load_cached(cls, kind: str, path: Path, key: str, arch, data_seed: int,
         raise RuntimeError(f"cached teacher {path} was trained with seed {stored}, "
                            f"expected {seed}: remove it to retrain")
     try:
-        policy = cls.load(path, expect_config=arch)
+        policy = cls.load(path, expect_config=arch, device=device)
     except CheckpointError as e:
         quarantine(path, str(e))
         return None
@@ -142,33 +142,37 @@ def teacher_path(kind: str, task, data_seed: int, *, cache_dir: str | Path,
 def load_or_train_teacher(kind: str, task, dataset: dict[str, np.ndarray], data_seed: int, *,
                           cache_dir: str | Path, trainer_config: TrainerConfig,
                           train_seed: int | None = None,
-                          on_log: Callable[[int, dict], None] | None = None) -> TrainedTeacher:
-    """Load the cached teacher for these settings, or train it (seeded by `train_seed`,
-    default `data_seed`) and cache it, under the entry's file lock."""
+                          on_log: Callable[[int, dict], None] | None = None,
+                          device: str | torch.device = "cpu",
+                          precision: str = "fp32") -> TrainedTeacher:
+    """Load the cached teacher for these settings onto `device`, or train it there (seeded by
+    `train_seed`, default `data_seed`; `precision` as in `Trainer`) and cache it (saved from
+    the CPU: a cache entry does not depend on the device), under the entry's file lock."""
     seed = data_seed if train_seed is None else train_seed
     arch, train, key, path = _entry(kind, task, data_seed, seed, cache_dir)
     with file_lock(path):  # two runs that need this teacher train it once
         return _load_or_train(kind, task, dataset, data_seed, seed, arch, train, key, path,
-                              trainer_config, on_log)
+                              trainer_config, on_log, torch.device(device), precision)
 
 
 def _load_or_train(kind, task, dataset, data_seed, seed, arch, train, key, path,
-                   trainer_config, on_log) -> TrainedTeacher:
+                   trainer_config, on_log, device, precision) -> TrainedTeacher:
     cls = TEACHERS[kind].policy
     if path.exists():
-        cached = _load_cached(cls, kind, path, key, arch, data_seed, seed)
+        cached = _load_cached(cls, kind, path, key, arch, data_seed, seed, device)
         if cached is not None:
             return cached
     torch.manual_seed(seed)
-    policy = cls(arch)
+    policy = cls(arch)  # built on the CPU (the seeded init the CPU always drew), then moved
     policy.fit_normalizers(dataset["obs"], dataset["actions"])
-    algo = DiffusionAlgorithm(policy, train)
+    policy.to(device)
+    algo = DiffusionAlgorithm(policy, train)  # its online copy: on the device too
     work = path.with_name(path.name + ".training")
     start = time.perf_counter()
     try:
         Trainer(algo, dataset, iterations=train.iterations, batch_size=train.batch_size,
                 checkpoint_dir=work, seed=seed, config=trainer_config,
-                label=f"teacher {kind} seed {seed}").fit(on_log=on_log)
+                label=f"teacher {kind} seed {seed}", precision=precision).fit(on_log=on_log)
         wall = time.perf_counter() - start
         policy.save(path, extra={"key": key, "iterations": train.iterations,
                                  "train_wall_s": wall, "data_seed": data_seed,

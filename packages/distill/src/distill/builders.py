@@ -3,7 +3,9 @@
 A builder gets `StudentInputs` (the algorithm's config, the demonstrations and whatever the
 student learns from: a trained teacher and its score adapter, or an exact target) and returns a
 `BuiltStudent`. Seeding is the caller's: construction draws from torch's global generator
-(the MoE's or the consistency student's initial weights) in a fixed order.
+(the MoE's or the consistency student's initial weights) in a fixed order, on the CPU; the
+student then moves to `StudentInputs.device` before its algorithm (optimisers, target network,
+expert placement) is built, so everything the algorithm makes lives there too.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class StudentInputs:
     target: Any = None  # an exact target with `.means/.stds/.weights` (VDD from its score)
     encoder_from_teacher: bool = True  # image students: start from the teacher's CNNs
     freeze_encoder: bool = False  # ... and keep them fixed
+    device: str | torch.device = "cpu"  # where the student and its algorithm live
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def _init_actions(inputs: StudentInputs) -> torch.Tensor | None:
 
 def _moe(inputs: StudentInputs, algorithm: str) -> tuple[MoEPolicy, dict[str, Any]]:
     student = _need(inputs, "student", algorithm)
-    policy = MoEPolicy(student)
+    policy = MoEPolicy(student).to(inputs.device)
     return policy, {f"student.{k}": v for k, v in asdict(student).items()}
 
 
@@ -117,7 +120,7 @@ def build_vdd(inputs: StudentInputs) -> BuiltStudent:
 def _consistency(inputs: StudentInputs, algorithm: type, parameterization: str) -> BuiltStudent:
     teacher = _need(inputs, "teacher", algorithm.__name__)
     cfg = ConsistencyConfig.from_teacher(teacher.config, parameterization=parameterization)
-    policy = ConsistencyPolicy(cfg)
+    policy = ConsistencyPolicy(cfg).to(inputs.device)
     params = {f"student.{k}": v for k, v in cfg.to_dict().items()}
     return BuiltStudent(policy, algorithm(policy, teacher, inputs.config), params)
 

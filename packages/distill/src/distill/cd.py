@@ -49,10 +49,10 @@ class CD(ConsistencyTraining):
         n = torch.randint(1, self.config.num_levels, (B,), device=a0.device)
         t, u = self.levels[n], self.levels[n - 1]
         x_t = a0 + t[:, None, None] * torch.randn_like(a0)
-        x_u = self.ode.solve(x_t, n, n - 1, obs)
+        x_u = self.ode.solve(x_t, n, n - 1, obs, max_steps=1)
         smin = torch.full_like(t, self.policy.config.sigma_min)
         pred = self.policy.jump(x_t, t, smin, obs)
         with torch.no_grad():
             target = self.target.jump(x_u, u, smin, obs)
         loss = (pred - target).pow(2).mean()
-        return loss, float(loss.detach()), 0.0, 1.0
+        return loss, loss.detach(), 0.0, 1.0

@@ -170,13 +170,13 @@ class ConsistencyPolicy(DiffusionPolicy):
         x = c.sigma_max * torch.randn(shape, generator=generator, device=dev)
         row = lambda v: torch.full((B,), float(v), device=dev)  # noqa: E731
         if c.parameterization == "ctm":
-            levels = karras_sigmas(num_steps + 1, c.sigma_min, c.sigma_max, c.rho)[:-1]
+            levels = karras_sigmas(num_steps + 1, c.sigma_min, c.sigma_max, c.rho).tolist()[:-1]
             for t, s in zip(levels[:-1], levels[1:]):
                 x = self.jump(x, row(t), row(s), obs)
             return x
         # N jumps from N levels above sigma_min (a jump from sigma_min itself is f(x) = x, a
         # wasted call): the Karras grid of N + 1 levels without its last, sigma_min
-        levels = karras_sigmas(num_steps + 1, c.sigma_min, c.sigma_max, c.rho)[:-2]
+        levels = karras_sigmas(num_steps + 1, c.sigma_min, c.sigma_max, c.rho).tolist()[:-2]
         a = self.jump(x, row(levels[0]), row(c.sigma_min), obs)
         for t in levels[1:]:
             noise = torch.randn(shape, generator=generator, device=dev)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 
@@ -60,17 +60,18 @@ class ConsistencyTrainingConfig:
 
 @dataclass(frozen=True)
 class ConsistencyStats:
-    """What one `update` did."""
+    """What one `update` did. The loss terms, teacher steps and grad norm may be 0-dim tensors
+    on the device (read with `float(...)`, which waits for it: loops read them when they log)."""
 
-    loss: float  # the total loss that was minimised
-    consistency_loss: float
-    dsm_loss: float  # CTM's denoising term (0 for CD)
-    teacher_steps: float  # mean Heun steps of the teacher per sample
-    grad_norm: float
+    loss: float | torch.Tensor  # the total loss that was minimised
+    consistency_loss: float | torch.Tensor
+    dsm_loss: float | torch.Tensor  # CTM's denoising term (0 for CD)
+    teacher_steps: float | torch.Tensor  # mean Heun steps of the teacher per sample
+    grad_norm: float | torch.Tensor
     lr: float
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, float | torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class TeacherODE:
@@ -88,13 +89,17 @@ class TeacherODE:
 
     @torch.no_grad()
     def solve(self, x_BTA: torch.Tensor, start_B: torch.Tensor, stop_B: torch.Tensor,
-              obs_norm_BTO: torch.Tensor) -> torch.Tensor:
-        """x at grid level `stop` from x at level `start` (indices, stop <= start), per row."""
+              obs_norm_BTO: torch.Tensor, *, max_steps: int | None = None) -> torch.Tensor:
+        """x at grid level `stop` from x at level `start` (indices, stop <= start), per row.
+        `max_steps`: a known bound on start - stop, so the step count is not read back from
+        the device (rows that are done are kept as they are, so the result is the same)."""
         steps = start_B - stop_B
         x = x_BTA
         with eval_mode(self.teacher):
             obs = self.teacher.model.encode_obs(obs_norm_BTO)  # once for all Heun steps
-            for k in range(int(steps.max()) if steps.numel() else 0):
+            if max_steps is None:
+                max_steps = int(steps.max()) if steps.numel() else 0
+            for k in range(max_steps):
                 i = (start_B - k).clamp_min(1)
                 stepped = self._heun(x, self.levels[i], self.levels[i - 1], obs)
                 x = torch.where((steps > k)[:, None, None], stepped, x)
@@ -140,8 +145,9 @@ class ConsistencyTraining:
         for p in self.target.parameters():
             p.requires_grad_(False)
         self.ema = EMA(config.target_ema, warmup=False)
-        levels = karras_sigmas(config.num_levels, s.sigma_min, s.sigma_max, s.rho)[:-1]
-        self.levels = levels.flip(0).to(policy.device)  # ascending: sigma_min .. sigma_max
+        levels = karras_sigmas(config.num_levels, s.sigma_min, s.sigma_max, s.rho,
+                               device=policy.device)[:-1]
+        self.levels = levels.flip(0)  # ascending: sigma_min .. sigma_max
         self.ode = TeacherODE(teacher, self.levels)
         self.optimizer = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad],
                                           lr=config.lr)
@@ -177,6 +183,6 @@ class ConsistencyTraining:
         self.scheduler.step()
         self.ema.update(self.target, self.policy)
         self.iteration += 1
-        return ConsistencyStats(loss=float(loss.detach()), consistency_loss=consistency,
-                                dsm_loss=dsm, teacher_steps=steps, grad_norm=float(grad_norm),
+        return ConsistencyStats(loss=loss.detach(), consistency_loss=consistency,
+                                dsm_loss=dsm, teacher_steps=steps, grad_norm=grad_norm.detach(),
                                 lr=lr)

@@ -54,7 +54,7 @@ class CTM(ConsistencyTraining):
         t, u, s = self.levels[n_t], self.levels[n_u], self.levels[n_s]
         smin = torch.full_like(t, self.policy.config.sigma_min)
         x_t = a0 + t[:, None, None] * torch.randn_like(a0)
-        x_u = self.ode.solve(x_t, n_t, n_u, obs)
+        x_u = self.ode.solve(x_t, n_t, n_u, obs, max_steps=c.max_teacher_steps)
         with torch.no_grad():  # the target's observation tokens: encoded once, used 3 times
             target_obs = self.target.model.encode_obs(obs)
             target = self.target.jump(self.target.jump(x_u, u, s, target_obs), s, smin,
@@ -63,5 +63,4 @@ class CTM(ConsistencyTraining):
         consistency = (estimate - target).pow(2).mean()
         dsm = (self.policy.denoise(x_t, t, obs) - a0).pow(2).mean()
         loss = consistency + c.dsm_weight * dsm
-        return (loss, float(consistency.detach()), float(dsm.detach()),
-                float((n_t - n_u).float().mean()))
+        return (loss, consistency.detach(), dsm.detach(), (n_t - n_u).float().mean())

@@ -9,10 +9,12 @@ The teacher is reached only through a score adapter. Per iteration:
 - one gating step: soft cross-entropy to the responsibilities of *dataset* actions.
 
 Beyond the paper (both on by default, both switchable off for the published behaviour):
-- `expert_init="data"` places the experts on spread-out demonstration actions (k-means++);
-- `reseed_every` moves an expert that sits on top of another one to the dataset point the
-  mixture explains worst. Reverse KL is mode-seeking: without these, two experts that land on
-  one mode never cross the low-density gap to an uncovered mode.
+- `expert_init="data"` places the experts on spread-out demonstration actions (k-means++),
+  each as wide as the data's spread around its nearest centre (`distill.reseed.initial_stds`);
+- `reseed_every` moves an expert that sits on top of another one to the dataset point farthest
+  from every expert (kept from all batches: `distill.reseed.UnexplainedPool`), while one lies
+  beyond every expert's reach. Reverse KL is mode-seeking: without these, two experts that land
+  on one mode never cross the low-density gap to an uncovered mode.
 
 Shapes: B batch, T window, O obs, A action, Z experts, V samples per expert.
 """
@@ -26,10 +28,13 @@ import torch
 
 from distill.checks import check_positive_int
 from distill.mixture import Batch, MixtureAlgorithm, MixtureStats, check_mixture_config
+from distill.reseed import UnexplainedPool, far_from_every_expert, initial_stds
 from distill.score import ScoreAdapter
 from moe import GaussianMixture, MoEPolicy
 
-__all__ = ["VDDConfig", "VDDStats", "VDD"]
+__all__ = ["VDDConfig", "VDDStats", "VDD", "RESEED_POOL"]
+
+RESEED_POOL = 64  # dataset points kept as re-seeding targets: the farthest from every expert
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,10 @@ class VDD(MixtureAlgorithm):
             raise TypeError(f"VDD needs a score adapter with score(actions, obs), got {score!r}")
         self.teacher = score
         super().__init__(policy, config, init_actions=init_actions)
+        self.unexplained = UnexplainedPool(size=RESEED_POOL)
+        if config.expert_init == "data":  # k-means++ means; each expert as wide as its cell
+            stds = initial_stds(policy, init_actions)
+            policy.experts.set_stds(stds.expand(policy.config.num_experts, -1))
 
     @property
     def batches_per_update(self) -> int:
@@ -106,7 +115,7 @@ class VDD(MixtureAlgorithm):
         normed = [self.policy.normalize_batch(b) for b in batches]
         expert = [self._expert_step(obs) for obs, _ in normed]
         gating_loss, gating_entropy = self._gating_step(*normed[-1])
-        reseeded = self._maybe_reseed(*normed[-1])
+        reseeded = self._maybe_reseed(normed)
         lr = self.finish_iteration()
         return VDDStats(
             expert_loss=sum(e[0] for e in expert) / len(expert),
@@ -158,23 +167,29 @@ class VDD(MixtureAlgorithm):
 
     # ------------------------------------------------------------------ re-seeding
     @torch.no_grad()
-    def _maybe_reseed(self, obs_BTO: torch.Tensor, actions_BTA: torch.Tensor) -> int:
-        """Move redundant experts, one at a time, to the data the mixture explains worst."""
+    def _maybe_reseed(self, normed: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> int:
+        """Move redundant experts, one at a time, each to the dataset point farthest from every
+        expert (among the `RESEED_POOL` farthest of all batches since training began, rescored
+        after each move), while that point lies beyond every expert's reach."""
         c = self.config
         it = self.iteration + 1
-        if c.reseed_every == 0 or it % c.reseed_every or it > c.reseed_until * c.iterations:
+        if c.reseed_every == 0 or it > c.reseed_until * c.iterations:
             return 0
+        for obs_BTO, actions_BTA in normed:  # batches are random rows: a few suffice
+            self.unexplained.add(self.policy, obs_BTO[:RESEED_POOL], actions_BTA[:RESEED_POOL])
+        if it % c.reseed_every:
+            return 0
+        far = far_from_every_expert(self.policy.config.action_dim)
         moved: list[int] = []
         for _ in range(self.policy.config.num_experts // 2):
-            own = self.own_responsibility(obs_BTO)
+            own = self.own_responsibility(normed[-1][0])
             own[moved] = 1.0  # each expert moves at most once per check
             z = int(own.argmin())
-            if own[z] >= c.reseed_below:
+            point = self.unexplained.farthest(self.policy)
+            if own[z] >= c.reseed_below or point is None or point.distance <= far:
                 break
-            mix = self.policy(obs_BTO)
-            worst = mix.log_prob(actions_BTA).flatten().argmin()
-            b, t = divmod(int(worst), obs_BTO.shape[1])
-            self._move_expert(z, target=actions_BTA[b, t], current=mix.means[b, t, z])
+            mix = self.policy(point.obs_TO[None])
+            self._move_expert(z, target=point.action_A, current=mix.means[0, point.t, z])
             moved.append(z)
         return len(moved)
 

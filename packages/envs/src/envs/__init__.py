@@ -6,6 +6,9 @@ import os
 # so here, before any submodule imports it).
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from envs.image_obs import (  # noqa: E402
+    IMAGES_KEY, STATE_KEY, image_observation_space, stack_observations,
+)
 from envs.metrics import mode_kl, normalized_entropy, rollout_metrics  # noqa: E402
 from envs.registry import TASKS, make_task  # noqa: E402
 from envs.rollout_task import RolloutTask  # noqa: E402
@@ -22,7 +25,8 @@ __version__ = "0.1.0"
 register_envs()
 
 __all__ = [
-    "TASKS", "make_task", "Task", "TaskEvaluation", "RolloutTask", "Toy2D", "ToyPolicy",
+    "TASKS", "make_task", "STATE_KEY", "IMAGES_KEY", "image_observation_space",
+    "stack_observations", "Task", "TaskEvaluation", "RolloutTask", "Toy2D", "ToyPolicy",
     "toy_sample_metrics", "ENERGY_SAMPLES", "mode_kl", "normalized_entropy", "rollout_metrics",
     "GaussianMixtureTarget", "energy_distance", "grid_layout", "mode_weights", "modes_covered",
     "modes_hit", "reverse_kl", "ring_layout", "sample_mode_frequencies", "__version__",

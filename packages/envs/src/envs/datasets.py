@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.demonstrator import Episode, run_episode
-from envs.image_store import IMAGE_FILE, ImageFrames, ImageWriter
+from envs.image_store import FRAMES_FILE, IMAGE_FILE, ImageFrames, ImageWriter
 from envs.task_specs import ROD_TASKS, load_object
 
 __all__ = ["DATASET_FORMAT", "dataset_key", "dataset_id", "env_spec_json", "entry_path",
@@ -59,10 +59,11 @@ def _sha256(path: Path) -> str:
 
 
 def content_hashes(directory: str | Path) -> dict[str, str]:
-    """SHA-256 of every file under `directory` (but the hash file), by relative path."""
+    """SHA-256 of every file under `directory` (but the hash file and the frames decoded
+    from `images.h5` on first load, which `ImageFrames.open` checks and rebuilds), by path."""
     root = Path(directory)
     return {str(p.relative_to(root)): _sha256(p) for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != HASHES}
+            if p.is_file() and p.name != HASHES and not p.name.startswith(FRAMES_FILE)}
 
 
 def verify_entry(directory: str | Path) -> str:

@@ -10,8 +10,10 @@ therefore depends on (seed, i, r) and the policy only, not on `num_envs` or `par
 (provided the policy acts on each observation row independently of the rest of the batch).
 
 The env contract: `make_env(render_mode=None)` returns a gymnasium env with an array
-observation, `sample_context(rng)`, `reset(seed=, options={"context": ...})`, and an `info` with
-"success" and "mode" (-1 while undecided; "failure" is read when present). Any `RodTaskEnv`
+observation or a Dict of arrays (the image tasks' state and uint8 camera images, passed to the
+policy as they are, batched like gymnasium's vector envs do: `envs.image_obs`),
+`sample_context(rng)`, `reset(seed=, options={"context": ...})`, and an `info` with "success"
+and "mode" (-1 while undecided; "failure" is read when present). Any `RodTaskEnv`
 subclass fits. tianshou (and with it torch) is imported only when `evaluate` runs, so
 `import envs.evaluation` stays light.
 """
@@ -28,13 +30,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from envs.image_obs import batch_size, replace_rows, stack_observations
 from envs.metrics import mode_kl, rollout_metrics
 
 __all__ = ["EvalResult", "RolloutRecord", "Policy", "evaluate", "rollout_seed", "context_rng"]
 
 
 class Policy(Protocol):
-    """Maps a batch of observations (B, O) to a batch of actions (B, *action_shape).
+    """Maps a batch of observations (B, O) to a batch of actions (B, *action_shape); Dict
+    observations come as a dict of batches ({"state": (B, S), "images": {camera: (B, H, W, 3)
+    uint8}}).
 
     An optional `reset()` is called before each wave of episodes (its batch size is constant
     within a wave, but the last wave may be smaller)."""
@@ -89,14 +94,14 @@ def _check_int(name: str, value: Any, minimum: int, hint: str) -> int:
     return int(value)
 
 
-def _act(policy: Callable[[np.ndarray], Any], obs: np.ndarray,
+def _act(policy: Callable[[Any], Any], obs: Any,
          action_shape: tuple[int, ...]) -> np.ndarray:
     actions = np.asarray(policy(obs))
-    expected = (len(obs), *action_shape)
+    expected = (batch_size(obs), *action_shape)
     if actions.shape != expected:
-        raise ValueError(f"policy returned actions of shape {actions.shape} for observations of "
-                         f"shape {obs.shape}; expected {expected}: return one action row per "
-                         "observation row")
+        raise ValueError(f"policy returned actions of shape {actions.shape} for a batch of "
+                         f"{expected[0]} observations; expected {expected}: return one action "
+                         "row per observation row")
     if actions.dtype.kind in "fc" and not np.all(np.isfinite(actions)):
         raise ValueError("policy returned non-finite actions (NaN or inf); check the policy")
     return actions
@@ -204,15 +209,14 @@ def evaluate(
                 first.append(o[0])
                 if start + j < videos:
                     frames[j] = [venv.workers[j].render()]
-            obs = np.stack(first)
+            obs = stack_observations(first)
             active = np.ones(n, dtype=bool)
             lengths = np.zeros(n, dtype=np.int64)
             while active.any():
                 actions = _act(policy, obs, action_shape)
                 ids = np.flatnonzero(active)
                 o, _, term, trunc, infos = venv.step(actions[ids], id=ids.tolist())
-                obs = obs.copy()
-                obs[ids] = o
+                obs = replace_rows(obs, ids, stack_observations(list(o)))
                 lengths[ids] += 1
                 for j, done, info in zip(ids, np.logical_or(term, trunc), infos, strict=True):
                     if j in frames:

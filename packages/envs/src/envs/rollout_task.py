@@ -6,8 +6,10 @@
 parallel evaluation runner, with the original dataset and evaluation sizes as defaults (0 = the
 task's default, resolved at construction; TASKS.md). It implements `envs.Task`.
 
-Image tasks (`spec.observation == "image"`) observe the packed image observation (robot state +
-camera pixels, see `envs.d3il.base`); `image_layout()` tells a policy how to split it.
+Image tasks (`spec.observation == "image"`) observe a gymnasium Dict (robot state + uint8 camera
+images, `envs.image_obs`); their policies take the packed vector (`obs_dim` values: state, then
+the pixels of `camera_names` in that order), which their adapter builds (`moe.pack_image_obs`)
+and their training windows hold; `image_layout()` tells a policy how to split it.
 """
 
 from __future__ import annotations
@@ -90,8 +92,15 @@ class RolloutTask:
 
     @property
     def obs_dim(self) -> int:
+        """Values of the policy's input per step (image tasks: the packed observation)."""
         cls = self.env_class
         return cls.packed_obs_dim() if self.is_image else cls.obs_dim
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        """The cameras of the observation, in the order a policy's input packs them (() for
+        state tasks)."""
+        return tuple(self.env_class.cameras) if self.is_image else ()
 
     def image_layout(self) -> dict[str, int]:
         """How the observation splits: {"cameras": K, "image_size": H} (cameras 0: state only)."""

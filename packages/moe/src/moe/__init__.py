@@ -8,7 +8,7 @@ from moe.checkpoint import (
 )
 from moe.encoders import (
     CameraEncoder, ImageObsEmbedding, SpatialSoftmax, check_image_fields, make_obs_embedding,
-    pixel_dim,
+    pack_image_obs, pixel_dim,
 )
 from moe.gpt import GPT, GPTConfig
 from moe.heads import ExpertHeads, GatingNet
@@ -26,6 +26,6 @@ __all__ = [
     "GPT", "GPTConfig", "ExpertHeads", "GatingNet", "GaussianMixture", "gaussian_entropy",
     "gaussian_log_prob", "Normalizer", "MoEConfig", "MoEPolicy", "kmeans_pp", "__version__",
     "CameraEncoder", "ImageObsEmbedding", "SpatialSoftmax", "check_image_fields",
-    "make_obs_embedding", "pixel_dim", "MotionEmbedding", "window_differences",
+    "make_obs_embedding", "pack_image_obs", "pixel_dim", "MotionEmbedding", "window_differences",
     "fit_motion",
 ]

@@ -8,6 +8,11 @@ see images; the embedding splits the vector again. The state part arrives standa
 policy's Normalizer), the pixels raw (the Normalizer passes them through); the embedding scales
 pixels to [0, 1] and applies the ImageNet mean/std before the CNN.
 
+Envs give image observations as gymnasium Dicts ({"state": (S,) float, "images": {camera:
+(H, W, 3) uint8}}, a batch with a leading B axis); `pack_image_obs` is the adapter that packs
+them into the vector above, in the camera order it is given (the inverse of
+`ImageObsEmbedding.split`), so the pixels stay uint8 until the policy's input is built.
+
 Per timestep: every camera image -> CNN -> pooled feature ("avg": global average; or
 "spatial_softmax": expected x/y of learned keypoint maps), the state -> Linear, all concatenated
 and projected to one D-wide token. timm is imported only when a camera is configured.
@@ -19,13 +24,15 @@ H/W image (h/w feature map) height/width, P keypoints, F camera feature, D embed
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 __all__ = ["IMAGE_POOLS", "CameraEncoder", "ImageObsEmbedding", "SpatialSoftmax",
-           "check_image_fields", "make_obs_embedding", "pixel_dim"]
+           "check_image_fields", "make_obs_embedding", "pack_image_obs", "pixel_dim"]
 
 IMAGE_POOLS = ("avg", "spatial_softmax")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -36,6 +43,32 @@ TIMM_MISSING = 'image observations need timm: pip install "vdd-moe[image]"'
 def pixel_dim(cameras: int, image_size: int) -> int:
     """Number of pixel values in a packed observation: K * 3 * H * W."""
     return cameras * 3 * image_size * image_size
+
+
+def pack_image_obs(obs: Mapping[str, Any], *, cameras: Sequence[str]) -> np.ndarray:
+    """Dict image observation(s) -> the packed float32 vector(s) (..., S + K*3*H*W).
+
+    `obs["state"]` is (..., S), `obs["images"][c]` (..., H, W, 3) uint8 for each c in
+    `cameras` (packed in that order); pixels become channels-first floats 0..255 (unscaled:
+    the embedding scales them), exactly the layout `ImageObsEmbedding.split` reads."""
+    if not cameras:
+        raise ValueError("pack_image_obs needs the camera names, in packing order")
+    missing = [k for k in ("state", "images") if k not in obs]
+    if missing:
+        raise ValueError(f"image observations need the keys 'state' and 'images', missing "
+                         f"{missing} (got {list(obs)})")
+    images = obs["images"]
+    absent = [c for c in cameras if c not in images]
+    if absent:
+        raise ValueError(f"no image of camera(s) {absent} in the observation (has "
+                         f"{list(images)})")
+    state = np.asarray(obs["state"], dtype=np.float32)
+    frames = np.stack([np.asarray(images[c]) for c in cameras], axis=-4)  # (..., K, H, W, 3)
+    if frames.shape[-1] != 3 or frames.shape[:-4] != state.shape[:-1]:
+        raise ValueError(f"camera images must be (..., H, W, 3) with the state's leading axes "
+                         f"{state.shape[:-1]}, got {frames.shape[:-4]} + {frames.shape[-3:]}")
+    pixels = np.moveaxis(frames, -1, -3).reshape(*state.shape[:-1], -1)  # (..., K*3*H*W)
+    return np.concatenate([state, pixels.astype(np.float32)], axis=-1)
 
 
 def check_image_fields(owner: str, *, obs_dim: int, cameras: int, image_size: int,

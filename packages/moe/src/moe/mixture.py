@@ -6,6 +6,7 @@ Shapes: Z experts, A action dim, N samples.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -29,13 +30,23 @@ def _log_density(white: torch.Tensor, scale_tril: torch.Tensor) -> torch.Tensor:
     return -0.5 * white.pow(2).sum(-1) - half_log_det - 0.5 * A * _LOG_2PI
 
 
+def _full_precision(device_type: str):
+    """Autocast switched off where it is on (bf16 training on CUDA), else nothing."""
+    if device_type in ("cuda", "cpu") and torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def gaussian_log_prob(
     x_ZA: torch.Tensor, mean_ZA: torch.Tensor, scale_tril_ZAA: torch.Tensor
 ) -> torch.Tensor:
-    """log N(x; mean, L L^T) for broadcastable (..., A) inputs and (..., A, A) factors -> (...)."""
-    inv = tril_inverse(scale_tril_ZAA)
-    white = torch.einsum("...ij,...j->...i", inv, x_ZA - mean_ZA)
-    return _log_density(white, scale_tril_ZAA)
+    """log N(x; mean, L L^T) for broadcastable (..., A) inputs and (..., A, A) factors -> (...).
+    Computed in float32 also under autocast (bf16 has no triangular solve, and too few bits)."""
+    with _full_precision(x_ZA.device.type):
+        x_ZA, mean_ZA, scale_tril_ZAA = (t.float() for t in (x_ZA, mean_ZA, scale_tril_ZAA))
+        inv = tril_inverse(scale_tril_ZAA)
+        white = torch.einsum("...ij,...j->...i", inv, x_ZA - mean_ZA)
+        return _log_density(white, scale_tril_ZAA)
 
 
 def gaussian_entropy(scale_tril_ZAA: torch.Tensor) -> torch.Tensor:
@@ -65,6 +76,10 @@ class GaussianMixture:
     scale_tril: torch.Tensor
 
     def __post_init__(self) -> None:
+        for name in ("log_weights", "means", "scale_tril"):  # autocast's bf16: the mixture's
+            value = getattr(self, name)                       # math stays float32
+            if value.dtype in (torch.bfloat16, torch.float16):
+                setattr(self, name, value.float())
         lead = self.log_weights.shape
         if self.means.shape[:-1] != lead or self.scale_tril.shape[:-2] != lead:
             raise ValueError(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 
@@ -91,15 +91,17 @@ class TeacherTrainingConfig:
 
 @dataclass(frozen=True)
 class DiffusionStats:
-    """What one `update` did."""
+    """What one `update` did. `loss` and `grad_norm` are 0-dim tensors on the model's device
+    (reading them, `float(stats.loss)`, waits for the device: a loop reads them only when it
+    logs, so a GPU step does not stall)."""
 
-    loss: float  # the online model's denoising loss on the batch (before the step)
+    loss: torch.Tensor  # the online model's denoising loss on the batch (before the step)
     lr: float
     ema_decay: float
-    grad_norm: float
+    grad_norm: torch.Tensor
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, float | torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class DiffusionAlgorithm:
@@ -136,5 +138,5 @@ class DiffusionAlgorithm:
         self.scheduler.step()
         decay = self.ema.update(self.policy, self.online)
         self.iteration += 1
-        return DiffusionStats(loss=float(loss.detach()), lr=lr, ema_decay=decay,
-                              grad_norm=float(grad_norm))
+        return DiffusionStats(loss=loss.detach(), lr=lr, ema_decay=decay,
+                              grad_norm=grad_norm.detach())

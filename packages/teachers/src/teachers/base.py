@@ -68,7 +68,7 @@ class DiffusionPolicy(nn.Module):
         return self.model.head.weight.device
 
     # ------------------------------------------------------------------ kind-specific
-    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
     def sample_normalized(self, obs_norm_BTO: torch.Tensor, *, num_steps: int, sampler: str,

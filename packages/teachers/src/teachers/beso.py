@@ -72,7 +72,7 @@ class BESOPolicy(DiffusionPolicy):
         z = torch.randn(n, generator=generator, device=self.device)
         return torch.exp(c.lognormal_mean + c.lognormal_std * z).clamp(c.sigma_min, c.sigma_max)
 
-    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """EDM denoising loss, lambda(sigma)-weighted, mean over batch, window and action dims."""
         obs, a0 = self.normalize_batch(batch)
         sigma = self.sample_train_sigmas(a0.shape[0])
@@ -81,7 +81,7 @@ class BESOPolicy(DiffusionPolicy):
         out = self.model(c_in * x, c_noise.reshape(-1), obs)
         target = (a0 - c_skip * x) / c_out
         loss = (out - target).pow(2).mean()
-        return loss, {"loss": float(loss.detach())}
+        return loss, {"loss": loss.detach()}  # a tensor: no wait for the device per step
 
     # ------------------------------------------------------------------ samplers
     def sigmas(self, num_steps: int) -> torch.Tensor:

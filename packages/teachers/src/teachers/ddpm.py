@@ -56,7 +56,7 @@ class DDPMPolicy(DiffusionPolicy):
         """
         return self.model(x_BTA, t_B.float() / self.config.num_train_steps, obs_norm_BTO)
 
-    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Epsilon MSE at t ~ U{1..N}, mean over batch, window and action dims."""
         obs, a0 = self.normalize_batch(batch)
         t = torch.randint(1, self.config.num_train_steps + 1, (a0.shape[0],), device=self.device)
@@ -64,7 +64,7 @@ class DDPMPolicy(DiffusionPolicy):
         eps = torch.randn_like(a0)
         x = ab.sqrt() * a0 + (1 - ab).sqrt() * eps
         loss = (self.predict_eps(x, t, obs) - eps).pow(2).mean()
-        return loss, {"loss": float(loss.detach())}
+        return loss, {"loss": loss.detach()}  # a tensor: no wait for the device per step
 
     # ------------------------------------------------------------------ samplers
     @torch.no_grad()

@@ -20,10 +20,10 @@ def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float
     """
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
-    ramp = torch.linspace(0.0, 1.0, num_steps, dtype=torch.float64)
+    ramp = torch.linspace(0.0, 1.0, num_steps, dtype=torch.float64, device=device)
     lo, hi = sigma_min ** (1.0 / rho), sigma_max ** (1.0 / rho)
     sigmas = (hi + ramp * (lo - hi)) ** rho
-    return torch.cat([sigmas, sigmas.new_zeros(1)]).to(device=device, dtype=torch.float32)
+    return torch.cat([sigmas, sigmas.new_zeros(1)]).to(dtype=torch.float32)
 
 
 def cosine_alpha_bars(num_train_steps: int, s: float = 0.008,

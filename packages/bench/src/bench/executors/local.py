@@ -32,7 +32,8 @@ class LocalExecutor:
         jobs = work.teacher_jobs
         trained = train_uncached([(j.kind, j.seed) for j in jobs], s.task, work.dataset,
                                  data_seed=s.data_seed, cache_dir=s.cache_dir,
-                                 trainer_config=s.trainer, workers=s.teacher_processes())
+                                 trainer_config=s.trainer, workers=s.teacher_processes(),
+                                 device=str(s.torch_device()), precision=s.precision)
         teachers = {job: inv._teacher(job, work.dataset, work.tracker,
                                       trained.get((job.kind, job.seed)))
                     for job in jobs}

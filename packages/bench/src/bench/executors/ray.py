@@ -82,7 +82,8 @@ def _train_teacher(config_text: str, job: TeacherJob, dataset: dict,
 
     s = _settings(config_text, threads)
     with tempfile.TemporaryDirectory(prefix="bench-teacher-") as cache:
-        trained = train_job(job, s.task, _writable(dataset), s.data_seed, cache, s.trainer)
+        trained = train_job(job, s.task, _writable(dataset), s.data_seed, cache, s.trainer,
+                            str(s.torch_device()), s.precision)
         path = teacher_path(job.kind, s.task, s.data_seed, cache_dir=cache, train_seed=job.seed)
         return TeacherPayload(job, read_folder(path), trained)
 
@@ -103,7 +104,8 @@ def _load_teacher(payload: TeacherPayload, settings, dataset, cache: Path):
                          f"{key}, its settings here give {path.name}: driver and worker "
                          "configs differ")
     teacher = load_or_train_teacher(job.kind, s.task, dataset, s.data_seed, cache_dir=cache,
-                                    trainer_config=s.trainer, train_seed=job.seed)
+                                    trainer_config=s.trainer, train_seed=job.seed,
+                                    device=s.torch_device())
     if not teacher.cached:  # the bytes did not load (the store moved them aside): no retraining
         raise CacheError(f"teacher {job.kind} seed {job.seed} sent to this worker did not load "
                          "from its checkpoint files")

@@ -11,12 +11,12 @@ success (Stacking-1/-2/-3) add "levels": {name: (success, mode)} (see `levels`).
 
 Observations: `configured_observation()` is what `reset` and `step` return, of the kind
 configured: `observation="state"` (default) gives the task's state vector
-(`state_observation()`, a task hook); `observation="image"` gives the packed image observation
-of the image variants: the robot state (`image_state()`: desired and current TCP position)
-followed by the pixels of the `cameras` (overview and in-hand, `image_size` square, RGB) as
-values 0..255, camera-major, channels first: [state (S), cam0 (3, H, W), cam1 (3, H, W)]
-flattened. One flat float vector keeps every policy, dataset window and vector env working
-unchanged; image policies split it again (`moe.ImageObsEmbedding`).
+(`state_observation()`, a task hook); `observation="image"` gives the image variants' gymnasium
+`Dict` observation (`envs.image_obs`): {"state": the robot state (`image_state()`: desired and
+current TCP position), float64; "images": {camera: (image_size, image_size, 3) uint8} for the
+`cameras` (overview and in-hand, RGB)}. A policy's adapter packs it into its float input
+(`moe.pack_image_obs`: [state, cam0 (3, H, W), cam1 (3, H, W)] flattened, `packed_obs_dim()`
+values); the env never converts pixels to floats.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import mujoco
 import numpy as np
 
 from envs.d3il.scene import FRAME_SKIP
+from envs.image_obs import image_observation, image_observation_space
 
 __all__ = ["RodTaskEnv"]
 
@@ -94,8 +95,10 @@ class RodTaskEnv(gym.Env):
         self._renderer: mujoco.Renderer | None = None
         self._camera_renderer: mujoco.Renderer | None = None
         self.action_space = self.make_action_space()
-        dim = self.packed_obs_dim(image_size) if observation == "image" else self.obs_dim
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float64)
+        self.observation_space = (
+            image_observation_space(state_dim=self.image_state_size(), cameras=self.cameras,
+                                    image_size=image_size) if observation == "image"
+            else gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float64))
         self.des = np.zeros(3)
         self.context: np.ndarray = np.zeros(0)
         self.steps = 0
@@ -115,7 +118,8 @@ class RodTaskEnv(gym.Env):
 
     @classmethod
     def packed_obs_dim(cls, image_size: int = 96) -> int:
-        """Length of the image observation: robot state + cameras x 3 x image_size^2."""
+        """Length of the packed image observation a policy takes (`moe.pack_image_obs`): robot
+        state + cameras x 3 x image_size^2."""
         return cls.image_state_size() + len(cls.cameras) * 3 * image_size * image_size
 
     # ------------------------------------------------------------------ task hooks
@@ -209,14 +213,12 @@ class RodTaskEnv(gym.Env):
         return (self.configured_observation(), float(success), terminated, truncated,
                 self._info(success, failure))
 
-    def configured_observation(self) -> np.ndarray:
-        """The observation of the configured kind: `state_observation()`, or the packed image
-        observation [image_state(), camera pixels]."""
+    def configured_observation(self) -> np.ndarray | dict[str, Any]:
+        """The observation of the configured kind: `state_observation()`, or the Dict image
+        observation {"state": image_state(), "images": {camera: uint8 frame}}."""
         if self.observation_mode == "state":
             return self.state_observation()
-        pixels = self.render_cameras()  # (K, H, W, 3) uint8
-        return np.concatenate([self.image_state(),
-                               pixels.transpose(0, 3, 1, 2).reshape(-1).astype(np.float64)])
+        return image_observation(self.image_state(), self.render_cameras(), self.cameras)
 
     def render_cameras(self) -> np.ndarray:
         """The `cameras` now, (K, image_size, image_size, 3) uint8 (deterministic in the state)."""

@@ -1,0 +1,110 @@
+"""Where VDD (ours) places experts: how wide they start, and where re-seeding moves one.
+
+`initial_stds(policy, actions)`: after the k-means++ start, every expert starts as wide as the
+data's spread around its nearest centre (per dimension, RMS), not as wide as all the data: an
+expert that starts over every mode follows the score towards the middle of the data, and
+there, where a mode sits in the middle (a grid), it stays stretched across that mode and its
+neighbours, owning its samples, so re-seeding never sees it as redundant (measured on a 3x3
+grid: 2 of 5 seeds left a mode empty that way).
+
+`nearest_expert_distance(mix, actions)` is, for each action, the distance to the nearest expert
+in that expert's own metric, min_z |L_z^-1 (a - mu_z)|, ignoring the gating weights: an expert
+that sits on a mode explains it even while its weight is still small (the gating step raises
+the weight from the responsibilities of that mode's data). `UnexplainedPool` keeps the
+`size` dataset points farthest from every expert among all the batches seen, rescored against
+the current mixture whenever points are added, so a re-seeding check sees the light modes that
+a single batch often misses.
+
+Shapes: B batch, T window, O obs, A action, Z experts, M pool size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from moe import GaussianMixture, MoEPolicy
+
+__all__ = ["initial_stds", "nearest_expert_distance", "far_from_every_expert", "Candidate",
+           "UnexplainedPool"]
+
+
+@torch.no_grad()
+def initial_stds(policy: MoEPolicy, actions) -> torch.Tensor:
+    """(A,) RMS distance per dimension of the (raw) demonstration actions (..., A) to their
+    nearest expert mean, in normalised units, at most the policy's `init_std`. Call right
+    after the k-means++ start, while every state has the same means."""
+    A = policy.config.action_dim
+    a = torch.as_tensor(actions, dtype=torch.float32, device=policy.device).reshape(-1, A)
+    a = policy.action_normalizer.normalize(a)
+    centres = policy.experts.mean_out.bias.view(policy.config.num_experts, A)
+    nearest = torch.cdist(a, centres).argmin(-1)
+    rms = (a - centres[nearest]).pow(2).mean(0).sqrt()
+    return rms.clamp(min=10 * policy.config.min_std, max=policy.config.init_std)
+
+
+def nearest_expert_distance(mix: GaussianMixture, actions_BTA: torch.Tensor) -> torch.Tensor:
+    """(B, T) min over experts of the whitened distance |L_z^-1 (a - mu_z)| (gating ignored)."""
+    diff = (actions_BTA.unsqueeze(-2) - mix.means).unsqueeze(-1)  # (B, T, Z, A, 1)
+    white = torch.linalg.solve_triangular(mix.scale_tril, diff, upper=False).squeeze(-1)
+    return white.norm(dim=-1).min(dim=-1).values
+
+
+def far_from_every_expert(action_dim: int) -> float:
+    """Distance beyond which a point is unexplained: sqrt(A) + 3, where a Gaussian puts about
+    5e-5 of its mass for A = 2-6, so a covered mode's own tail rarely reaches it."""
+    return float(action_dim) ** 0.5 + 3.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A dataset point for re-seeding: its observation window (T, O), the timestep t, its
+    action (A,) and its distance to the nearest expert."""
+
+    obs_TO: torch.Tensor
+    t: int
+    action_A: torch.Tensor
+    distance: float
+
+
+class UnexplainedPool:
+    """The `size` dataset windows farthest from every expert among those added (normalised)."""
+
+    def __init__(self, *, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"UnexplainedPool needs size >= 1, got {size!r}")
+        self.size = size
+        self.obs_MTO: torch.Tensor | None = None
+        self.actions_MTA: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def _distances(self, policy: MoEPolicy) -> torch.Tensor:
+        """(M, T), in eval mode (no BatchNorm statistics change), the policy's mode restored."""
+        was_training = policy.training
+        policy.eval()
+        try:
+            return nearest_expert_distance(policy(self.obs_MTO), self.actions_MTA)
+        finally:
+            policy.train(was_training)
+
+    @torch.no_grad()
+    def add(self, policy: MoEPolicy, obs_BTO: torch.Tensor, actions_BTA: torch.Tensor) -> None:
+        """Add a batch's windows, then keep the `size` windows with the farthest timestep."""
+        if self.obs_MTO is None:
+            self.obs_MTO, self.actions_MTA = obs_BTO.detach(), actions_BTA.detach()
+        else:
+            self.obs_MTO = torch.cat([self.obs_MTO, obs_BTO.detach()])
+            self.actions_MTA = torch.cat([self.actions_MTA, actions_BTA.detach()])
+        if self.obs_MTO.shape[0] > self.size:
+            keep = self._distances(policy).max(dim=1).values.topk(self.size).indices
+            self.obs_MTO, self.actions_MTA = self.obs_MTO[keep], self.actions_MTA[keep]
+
+    @torch.no_grad()
+    def farthest(self, policy: MoEPolicy) -> Candidate | None:
+        """The point farthest from every expert of the current mixture (None while empty)."""
+        if self.obs_MTO is None:
+            return None
+        dist = self._distances(policy)
+        m, t = divmod(int(dist.argmax()), dist.shape[1])
+        return Candidate(self.obs_MTO[m], t, self.actions_MTA[m, t], float(dist[m, t]))
