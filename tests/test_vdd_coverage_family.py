@@ -3,8 +3,9 @@
 The family (`distill.testing.target_family`: a 3x3 grid, a 12-mode ring with weights
 0.02-0.16, rotated anisotropic modes, 3-D and 6-D targets, modes off the origin) is distilled
 from its exact score through the public API with the toy's settings from gin/toy2d.gin, one
-expert per mode. Acceptance: every mode covered with weight error < 0.05 in each of 5 seeds on
-every target. scripts/vdd_coverage_study.py prints the same runs as a table (README, issue 18).
+expert per mode (full-covariance experts on the target with rotated modes). Acceptance: every
+mode covered with weight error < 0.05 in each of 5 seeds on every target; not met on the
+12-mode ring (seed 2), marked as an expected failure that fails loudly once it passes. scripts/vdd_coverage_study.py prints the same runs as a table (README, issue 18).
 """
 
 from dataclasses import replace
@@ -25,18 +26,29 @@ def toy_settings(method: str):
 
 def test_a_small_case_of_the_family_is_covered():
     """Five rotated, elongated modes off the origin, unequal weights (0.1-0.3): a short run of
-    the toy's settings (200 iterations, V = 16, re-seeding checks every 50) covers them all."""
+    the toy's settings with full-covariance experts (200 iterations, V = 16, re-seeding checks
+    every 50) covers them all."""
     config, student = toy_settings("vdd")
     config = replace(config, iterations=200, num_samples=16, reseed_every=50)
-    target = target_family()["aniso5_2d"]
+    family = target_family()
+    target = family["aniso5_2d"]
+    assert target.correlated and not family["grid3x3"].correlated  # full vs diagonal experts
     report = measure(fit_vdd(target, config=config, student=student, seed=0, num_demos=2048),
                      target, seed=0)
     assert report.modes_covered == 5, report
     assert report.weight_error_max < WEIGHT_TOL, report
 
 
+KNOWN_MISSES = {  # target: why it is expected to fail (README, "Beyond the ring")
+    "ring12_unequal": "seed 2: an expert straddling a light mode (0.03) and its heavy neighbour "
+                      "slides back after every re-seeding; 11 of 12 modes covered",
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", FAMILY)
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[n]))
+    if n in KNOWN_MISSES else n for n in FAMILY])
 def test_vdd_ours_covers_every_target_in_every_seed(name):
     config, student = toy_settings("vdd")
     target = target_family()[name]

@@ -1,11 +1,13 @@
-"""Where VDD (ours) places experts: initial widths, the pool of unexplained points, and a
-re-seeding check that sends two redundant experts to two different empty modes."""
+"""Where VDD (ours) places experts: initial widths, the pool of unexplained points, a
+re-seeding check that sends two redundant experts to two different empty modes, and the score
+misfit that finds an expert straddling two modes."""
 
 import numpy as np
 import torch
 
 from distill import VDD, GaussianMixtureScore, VDDConfig
-from distill.reseed import UnexplainedPool, far_from_every_expert, initial_stds
+from distill.reseed import (MISFIT_MAX, UnexplainedPool, far_from_every_expert,
+                            initial_stds, score_misfit)
 from moe import MoEConfig, MoEPolicy
 
 MODES = np.array([[-4.0, 0.0], [4.0, 0.0], [0.0, 4.0], [0.0, -4.0]])
@@ -103,8 +105,63 @@ def test_two_redundant_experts_go_to_two_different_empty_modes():
                                         reseed_every=10, reseed_until=1.0))
     batch = policy.normalize_batch({"obs": np.zeros((256, 1, 1)), "actions": data[:256, None]})
     algo.iteration = 9  # the next check is due
-    assert algo._maybe_reseed([batch]) == 2
+    assert algo._maybe_reseed([batch]) == (2, 0)
     nearest = np.linalg.norm(raw_means(policy)[:, None] - MODES[None], axis=-1).argmin(-1)
     assert sorted(nearest.tolist()) == [0, 1, 2, 3]
     algo.iteration = 19  # every mode has an expert now: nothing is unexplained, nothing moves
-    assert algo._maybe_reseed([batch]) == 0
+    assert algo._maybe_reseed([batch]) == (0, 0)
+
+
+def score_of(policy: MoEPolicy, means, std: float) -> GaussianMixtureScore:
+    means = np.asarray(means, dtype=float)
+    return GaussianMixtureScore(means=means, stds=[std] * len(means),
+                                weights=[1.0 / len(means)] * len(means),
+                                action_mean=policy.action_normalizer.mean,
+                                action_std=policy.action_normalizer.std)
+
+
+def misfit_of(policy: MoEPolicy, score: GaussianMixtureScore) -> np.ndarray:
+    """score_misfit of every expert from 4096 of its own samples at the constant state."""
+    mix = policy.mixture(torch.zeros(1, 1, 1))
+    a_BTZVA = mix.rsample_experts(4096).detach()
+    B, T, Z, V, A = a_BTZVA.shape
+    s = score.score(a_BTZVA.reshape(-1, 1, A), torch.zeros(B * T * Z * V, 1, 1))
+    return score_misfit(mix.detach(), a_BTZVA, s.reshape(a_BTZVA.shape)).numpy()
+
+
+def test_score_misfit_is_zero_on_a_matched_mode_and_grows_with_excess_width():
+    """(k^2 - 1)^2 for an expert k times as wide as the Gaussian mode it sits on."""
+    torch.manual_seed(0)
+    data = grid_data(4000, 4)
+    policy = policy_for(data, num_experts=4)
+    place(policy, MODES)
+    std = float(policy.action_normalizer.std.mean())  # the normaliser's scale, the same per axis
+    score = score_of(policy, MODES, 0.3)
+    for k in (1.0, 2.0):
+        policy.experts.set_stds(torch.full((4, 2), k * 0.3 / std))
+        misfit = misfit_of(policy, score)
+        np.testing.assert_allclose(misfit, (k * k - 1.0) ** 2, atol=0.05 + 0.05 * k ** 4)
+
+
+def test_a_check_narrows_an_expert_straddling_two_modes():
+    """Expert 0 sits between modes 0 and 2, wide enough to reach both; experts 1-3 sit on
+    modes 1-3 at the modes' width. The check narrows expert 0 (misfit far above MISFIT_MAX) to
+    the others' width and leaves the rest as they are."""
+    torch.manual_seed(0)
+    data = grid_data(4000, 5)
+    policy = policy_for(data, num_experts=4)
+    place(policy, np.array([[-2.0, 2.0], MODES[1], MODES[2], MODES[3]]))
+    width = 0.3 / policy.action_normalizer.std
+    policy.experts.set_stds(torch.stack([3.0 * width, width, width, width]))
+    score = score_of(policy, MODES, 0.3)
+    algo = VDD(policy, score, VDDConfig(iterations=100, batch_size=64, expert_init="random",
+                                        reseed_every=10, reseed_until=1.0))
+    algo.start_stds = 2.0 * width  # expert 0 is wider than it started, the others are not
+    misfit = misfit_of(policy, score)
+    assert misfit[0] > 10 * MISFIT_MAX and (misfit[1:] < 0.5).all(), misfit
+    algo._misfit_sum, algo._misfit_count = torch.as_tensor(misfit), 1
+    batch = policy.normalize_batch({"obs": np.zeros((256, 1, 1)), "actions": data[:256, None]})
+    assert algo._narrow_straddlers(batch[0]) == 1
+    stds = torch.diagonal(policy.mixture(torch.zeros(1, 1, 1)).scale_tril[0, 0], dim1=-2,
+                          dim2=-1).detach()
+    np.testing.assert_allclose(stds.numpy(), width.expand(4, 2).numpy(), rtol=1e-3)

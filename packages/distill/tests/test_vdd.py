@@ -65,7 +65,7 @@ def test_reseeding_moves_a_duplicate_expert_to_the_uncovered_mode():
     own = algo.own_responsibility(obs)
     assert own[2] > 0.9 and own[0] < 0.6 and own[1] < 0.6
     algo.iteration = 9  # the next check is due
-    assert algo._maybe_reseed([(obs, actions)]) == 1
+    assert algo._maybe_reseed([(obs, actions)]) == (1, 0)
     means = policy.action_normalizer.unnormalize(policy.mixture(torch.zeros(1, 1, 1)).means[0, 0])
     nearest = torch.cdist(means.detach().double(), torch.as_tensor(modes)).argmin(-1)
     assert sorted(nearest.tolist()) == [0, 1, 2]

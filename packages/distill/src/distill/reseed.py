@@ -15,6 +15,17 @@ the weight from the responsibilities of that mode's data). `UnexplainedPool` kee
 the current mixture whenever points are added, so a re-seeding check sees the light modes that
 a single batch often misses.
 
+`score_misfit(mix, samples, score)` is, per expert, how far the teacher's score at the expert's
+own samples is from the expert's: E |L_z^T s(a) + eps|^2 / A with a = mu_z + L_z eps, in the
+expert's whitened units (0 when the expert matches the density around it; (k^2 - 1)^2 for an
+expert k times as wide as the Gaussian mode under it). An expert that straddles two modes is
+wide and its samples fall between them, so the score disagrees with it; it owns its samples
+(no other expert is there), so the redundancy test alone never moves it, and it explains a
+light neighbouring mode well enough that no point there looks unexplained (measured on a
+12-mode ring with unequal weights: 2 of 5 seeds each left one or two light modes inside such
+an expert). Narrowed to the other experts' typical width, it settles on one of the two modes,
+where the redundancy test or the gap it leaves takes over.
+
 Shapes: B batch, T window, O obs, A action, Z experts, M pool size.
 """
 
@@ -26,8 +37,10 @@ import torch
 
 from moe import GaussianMixture, MoEPolicy
 
-__all__ = ["initial_stds", "nearest_expert_distance", "far_from_every_expert", "Candidate",
-           "UnexplainedPool"]
+__all__ = ["initial_stds", "nearest_expert_distance", "far_from_every_expert", "score_misfit",
+           "MISFIT_MAX", "Candidate", "UnexplainedPool"]
+
+MISFIT_MAX = 3.0  # score_misfit above this: the expert is ~1.7x too wide for what lies under it
 
 
 @torch.no_grad()
@@ -52,9 +65,22 @@ def nearest_expert_distance(mix: GaussianMixture, actions_BTA: torch.Tensor) -> 
 
 
 def far_from_every_expert(action_dim: int) -> float:
-    """Distance beyond which a point is unexplained: sqrt(A) + 3, where a Gaussian puts about
-    5e-5 of its mass for A = 2-6, so a covered mode's own tail rarely reaches it."""
-    return float(action_dim) ** 0.5 + 3.0
+    """Distance beyond which a point is unexplained: sqrt(A) + 2.5, where a Gaussian puts
+    about 5e-4 of its mass (A = 2) to 2e-3 (A = 6), so a covered mode's own tail rarely reaches
+    it. (sqrt(A) + 3 kept an expert off a light mode 5.2 stds from its neighbours on a 12-mode
+    ring: the empty mode's points lay 4.2 whitened units from the nearest expert.)"""
+    return float(action_dim) ** 0.5 + 2.5
+
+
+@torch.no_grad()
+def score_misfit(mix: GaussianMixture, a_BTZVA: torch.Tensor,
+                 score_BTZVA: torch.Tensor) -> torch.Tensor:
+    """(Z,) mean over states and samples of |L_z^T s(a) + L_z^-1 (a - mu_z)|^2 / A."""
+    tril = mix.scale_tril.unsqueeze(3)  # (B, T, Z, 1, A, A)
+    diff = (a_BTZVA - mix.means.unsqueeze(3)).unsqueeze(-1)
+    eps = torch.linalg.solve_triangular(tril, diff, upper=False).squeeze(-1)
+    lts = (tril.transpose(-1, -2) @ score_BTZVA.unsqueeze(-1)).squeeze(-1)
+    return (lts + eps).pow(2).mean(-1).mean(dim=(0, 1, 3))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ Beyond the paper (both on by default, both switchable off for the published beha
   each as wide as the data's spread around its nearest centre (`distill.reseed.initial_stds`);
 - `reseed_every` moves an expert that sits on top of another one to the dataset point farthest
   from every expert (kept from all batches: `distill.reseed.UnexplainedPool`), while one lies
-  beyond every expert's reach. Reverse KL is mode-seeking: without these, two experts that land
+  beyond every expert's reach; before that, an expert grown wider than it started whose own
+  samples the teacher's score disagrees with (`distill.reseed.score_misfit`: it straddles
+  modes) is narrowed to the other experts' typical width. Reverse KL is mode-seeking: without these, two experts that land
   on one mode never cross the low-density gap to an uncovered mode.
 
 Shapes: B batch, T window, O obs, A action, Z experts, V samples per expert.
@@ -28,7 +30,8 @@ import torch
 
 from distill.checks import check_positive_int
 from distill.mixture import Batch, MixtureAlgorithm, MixtureStats, check_mixture_config
-from distill.reseed import UnexplainedPool, far_from_every_expert, initial_stds
+from distill.reseed import (MISFIT_MAX, UnexplainedPool, far_from_every_expert, initial_stds,
+                            score_misfit)
 from distill.score import ScoreAdapter
 from moe import GaussianMixture, MoEPolicy
 
@@ -52,7 +55,7 @@ class VDDConfig:
     expert_init: str = "data"  # "data" (k-means++ on demo actions) or "random" (published)
     reseed_every: int = 100  # 0 = never (published)
     reseed_until: float = 0.5  # fraction of training after which no expert is moved
-    reseed_below: float = 0.6  # move an expert whose own samples it explains less than this
+    reseed_below: float = 0.8  # move an expert whose own samples it explains less than this
 
     def __post_init__(self) -> None:
         check_mixture_config(self)
@@ -78,6 +81,7 @@ class VDDStats(MixtureStats):
     gating_entropy: float  # mean entropy of q(z | s), in nats
     lr: float
     reseeded: int  # experts moved this iteration
+    narrowed: int = 0  # experts narrowed back to their starting width this iteration
 
 
 class VDD(MixtureAlgorithm):
@@ -98,9 +102,13 @@ class VDD(MixtureAlgorithm):
         self.teacher = score
         super().__init__(policy, config, init_actions=init_actions)
         self.unexplained = UnexplainedPool(size=RESEED_POOL)
+        A = policy.config.action_dim
+        self.start_stds = torch.full((A,), policy.config.init_std, device=policy.device)
         if config.expert_init == "data":  # k-means++ means; each expert as wide as its cell
-            stds = initial_stds(policy, init_actions)
-            policy.experts.set_stds(stds.expand(policy.config.num_experts, -1))
+            self.start_stds = initial_stds(policy, init_actions)
+            policy.experts.set_stds(self.start_stds.expand(policy.config.num_experts, -1))
+        self._misfit_sum: torch.Tensor | None = None  # (Z,) score_misfit summed since a check
+        self._misfit_count = 0
 
     @property
     def batches_per_update(self) -> int:
@@ -115,7 +123,7 @@ class VDD(MixtureAlgorithm):
         normed = [self.policy.normalize_batch(b) for b in batches]
         expert = [self._expert_step(obs) for obs, _ in normed]
         gating_loss, gating_entropy = self._gating_step(*normed[-1])
-        reseeded = self._maybe_reseed(normed)
+        reseeded, narrowed = self._maybe_reseed(normed)
         lr = self.finish_iteration()
         return VDDStats(
             expert_loss=sum(e[0] for e in expert) / len(expert),
@@ -124,6 +132,7 @@ class VDD(MixtureAlgorithm):
             gating_entropy=gating_entropy,
             lr=lr,
             reseeded=reseeded,
+            narrowed=narrowed,
         )
 
     def _expert_step(self, obs_BTO: torch.Tensor) -> tuple[float, float]:
@@ -142,6 +151,10 @@ class VDD(MixtureAlgorithm):
             score_BTZVA = score.reshape(B, Z, V, T, A).permute(0, 3, 1, 2, 4)
         surrogate_BTZV = (score_BTZVA * a_BTZVA).sum(-1)
         det = mix.detach()
+        if self._reseeding_now():
+            misfit = score_misfit(det, a_BTZVA.detach(), score_BTZVA)
+            self._misfit_sum = misfit if self._misfit_sum is None else self._misfit_sum + misfit
+            self._misfit_count += 1
         # every sample under every expert: (B, T, Z, V, Z'), gradient only through the samples
         log_joint = det.expert_log_prob(a_BTZVA) + det.log_weights[:, :, None, None, :]
         own_BTZV = torch.diagonal(log_joint, dim1=2, dim2=4).permute(0, 1, 3, 2)
@@ -166,19 +179,27 @@ class VDD(MixtureAlgorithm):
         return float(loss.detach()), self.gating_entropy(log_w.detach())
 
     # ------------------------------------------------------------------ re-seeding
+    def _reseeding_now(self) -> bool:
+        """Whether this iteration lies in the re-seeding phase (the first `reseed_until`)."""
+        c = self.config
+        return c.reseed_every > 0 and self.iteration + 1 <= c.reseed_until * c.iterations
+
     @torch.no_grad()
-    def _maybe_reseed(self, normed: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> int:
-        """Move redundant experts, one at a time, each to the dataset point farthest from every
-        expert (among the `RESEED_POOL` farthest of all batches since training began, rescored
-        after each move), while that point lies beyond every expert's reach."""
+    def _maybe_reseed(self, normed: Sequence[tuple[torch.Tensor, torch.Tensor]]
+                      ) -> tuple[int, int]:
+        """(moved, narrowed): narrow straddling experts, then move redundant experts, one at a
+        time, each to the dataset point farthest from every expert (among the `RESEED_POOL`
+        farthest of all batches since training began, rescored after each move), while that
+        point lies beyond every expert's reach."""
         c = self.config
         it = self.iteration + 1
-        if c.reseed_every == 0 or it > c.reseed_until * c.iterations:
-            return 0
+        if not self._reseeding_now():
+            return 0, 0
         for obs_BTO, actions_BTA in normed:  # batches are random rows: a few suffice
             self.unexplained.add(self.policy, obs_BTO[:RESEED_POOL], actions_BTA[:RESEED_POOL])
         if it % c.reseed_every:
-            return 0
+            return 0, 0
+        narrowed = self._narrow_straddlers(normed[-1][0])
         far = far_from_every_expert(self.policy.config.action_dim)
         moved: list[int] = []
         for _ in range(self.policy.config.num_experts // 2):
@@ -191,7 +212,33 @@ class VDD(MixtureAlgorithm):
             mix = self.policy(point.obs_TO[None])
             self._move_expert(z, target=point.action_A, current=mix.means[0, point.t, z])
             moved.append(z)
-        return len(moved)
+        return len(moved), narrowed
+
+    @torch.no_grad()
+    def _narrow_straddlers(self, obs_BTO: torch.Tensor) -> int:
+        """Narrow every expert wider than it started (any dimension, mean over the batch's
+        states) whose score misfit since the last check exceeds MISFIT_MAX to the experts'
+        median width (per dimension, at most the starting width): back to the starting width
+        alone, a straddler widens again within a check interval (12-mode ring, measured)."""
+        if self._misfit_sum is None:
+            return 0
+        misfit = self._misfit_sum / self._misfit_count
+        self._misfit_sum, self._misfit_count = None, 0
+        stds_ZA = torch.diagonal(self.policy(obs_BTO).scale_tril, dim1=-2, dim2=-1).mean((0, 1))
+        wide = (stds_ZA > self.start_stds).any(-1) & (misfit > MISFIT_MAX)
+        experts = wide.nonzero().flatten()
+        if experts.numel() == 0:
+            return 0
+        heads = self.policy.experts
+        width_A = torch.minimum(stds_ZA.median(dim=0).values, self.start_stds)
+        heads.set_stds(width_A.expand(experts.numel(), -1), experts=experts)
+        n = heads.scale_out.bias.numel() // heads.Z
+        rows = (experts[:, None] * n + torch.arange(n, device=experts.device)).flatten()
+        for param in (heads.scale_out.weight, heads.scale_out.bias):
+            state = self.expert_opt.state.get(param)
+            if state:
+                state["exp_avg"][rows] = 0.0
+        return int(experts.numel())
 
     @torch.no_grad()
     def own_responsibility(self, obs_BTO: torch.Tensor, num_samples: int = 16) -> torch.Tensor:

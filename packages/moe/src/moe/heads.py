@@ -119,16 +119,17 @@ class ExpertHeads(nn.Module):
         bias[idx] = means_ZA.to(bias)
 
     @torch.no_grad()
-    def set_stds(self, stds_ZA: torch.Tensor) -> None:
-        """Start every expert with the given per-dimension stds (Z, A) and no correlation (the
-        scale head's last biases, its last weights zeroed)."""
+    def set_stds(self, stds_ZA: torch.Tensor, experts: torch.Tensor | None = None) -> None:
+        """Give experts (all, or those indexed) the per-dimension stds (Z', A) and no
+        correlation (the scale head's last biases, its last weights zeroed)."""
         n = self.scale_out.bias.numel() // self.Z
         weight = self.scale_out.weight.view(self.Z, n, -1)
         bias = self.scale_out.bias.view(self.Z, n)
+        idx = torch.arange(self.Z, device=bias.device) if experts is None else experts
         excess = (stds_ZA.to(bias) - self.min_std).clamp_min(1e-6)
-        weight.zero_()
-        bias.zero_()
-        bias[:, : self.A] = torch.log(torch.expm1(excess)) - self.shift
+        weight[idx] = 0.0
+        bias[idx] = 0.0
+        bias[idx, : self.A] = torch.log(torch.expm1(excess)) - self.shift
 
 
 def _fill_lower(tril: torch.Tensor, values: torch.Tensor, rows, cols) -> torch.Tensor:

@@ -58,6 +58,12 @@ class GMMTarget:
     def dim(self) -> int:
         return self.means.shape[1]
 
+    @property
+    def correlated(self) -> bool:
+        """Whether some mode is rotated (a covariance with off-diagonal terms): diagonal
+        experts cannot represent such a mode."""
+        return bool(np.any(np.tril(self.scale_trils, -1)))
+
     def _white(self, x: np.ndarray) -> np.ndarray:
         """L_k^-1 (x - m_k) for every mode: (..., A) -> (..., K, A)."""
         diff = np.asarray(x, dtype=np.float64)[..., None, :] - self.means
