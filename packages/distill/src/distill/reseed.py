@@ -64,12 +64,13 @@ def nearest_expert_distance(mix: GaussianMixture, actions_BTA: torch.Tensor) -> 
     return white.norm(dim=-1).min(dim=-1).values
 
 
-def far_from_every_expert(action_dim: int) -> float:
-    """Distance beyond which a point is unexplained: sqrt(A) + 2.5, where a Gaussian puts
-    about 5e-4 of its mass (A = 2) to 2e-3 (A = 6), so a covered mode's own tail rarely reaches
-    it. (sqrt(A) + 3 kept an expert off a light mode 5.2 stds from its neighbours on a 12-mode
-    ring: the empty mode's points lay 4.2 whitened units from the nearest expert.)"""
-    return float(action_dim) ** 0.5 + 2.5
+def far_from_every_expert(action_dim: int, margin: float = 3.0) -> float:
+    """Distance beyond which a point is unexplained: sqrt(A) + margin. With margin 3 a Gaussian
+    puts about 5e-5 of its mass beyond it for A = 2-6, so a covered mode's own tail rarely
+    reaches it; with 2.5 about 5e-4 (A = 2) to 2e-3 (A = 6). (The toy's 2.5: margin 3 kept an
+    expert off a light mode 5.2 stds from its neighbours on a 12-mode ring, whose points lay
+    4.2 whitened units from the nearest expert.)"""
+    return float(action_dim) ** 0.5 + margin
 
 
 @torch.no_grad()

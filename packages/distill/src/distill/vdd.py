@@ -55,7 +55,8 @@ class VDDConfig:
     expert_init: str = "data"  # "data" (k-means++ on demo actions) or "random" (published)
     reseed_every: int = 100  # 0 = never (published)
     reseed_until: float = 0.5  # fraction of training after which no expert is moved
-    reseed_below: float = 0.8  # move an expert whose own samples it explains less than this
+    reseed_below: float = 0.6  # move an expert whose own samples it explains less than this
+    reseed_margin: float = 3.0  # ... to a point beyond sqrt(A) + this of every expert
 
     def __post_init__(self) -> None:
         check_mixture_config(self)
@@ -68,6 +69,8 @@ class VDDConfig:
             )
         if not 0.0 < self.reseed_below <= 1.0:
             raise ValueError(f"{name}.reseed_below must lie in (0, 1], got {self.reseed_below!r}")
+        if not self.reseed_margin > 0.0:
+            raise ValueError(f"{name}.reseed_margin must be > 0, got {self.reseed_margin!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -200,7 +203,7 @@ class VDD(MixtureAlgorithm):
         if it % c.reseed_every:
             return 0, 0
         narrowed = self._narrow_straddlers(normed[-1][0])
-        far = far_from_every_expert(self.policy.config.action_dim)
+        far = far_from_every_expert(self.policy.config.action_dim, c.reseed_margin)
         moved: list[int] = []
         for _ in range(self.policy.config.num_experts // 2):
             own = self.own_responsibility(normed[-1][0])
