@@ -82,7 +82,7 @@ def test_smoke_configs_are_the_quickest_budget(path):
 def test_rod_task_beso_sampling_starts_wider_than_the_data(task):
     """The rod tasks z-score actions (std 1): BESO's sampler must start at a noise level well
     above that (sigma_max >= 2), or its first steps pull samples toward the branches' mean
-    (Avoiding with sigma_max 1: every success through one gap of row 2; README, diagnosis 11)."""
+    (Avoiding with sigma_max 1: every success through one gap of row 2; README, diagnosis 12)."""
     gin.clear_config()
     parse_gin([REPO / "gin" / f"{task}.gin"])
     sigma_max = gin.query_parameter("BESOConfig.sigma_max")

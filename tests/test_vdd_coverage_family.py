@@ -5,7 +5,8 @@ The family (`distill.testing.target_family`: a 3x3 grid, a 12-mode ring with wei
 from its exact score through the public API with the toy's settings from gin/toy2d.gin, one
 expert per mode (full-covariance experts on the target with rotated modes). Acceptance: every
 mode covered with weight error < 0.05 in each of 5 seeds on every target; not met on the
-12-mode ring (seed 2), marked as an expected failure that fails loudly once it passes. scripts/vdd_coverage_study.py prints the same runs as a table (README, issue 18).
+12-mode ring (seed 2), marked as an expected failure that fails loudly once it passes.
+scripts/vdd_coverage_study.py prints the same runs as a table (README, issue 18).
 """
 
 from dataclasses import replace

@@ -32,6 +32,14 @@ def place(policy: MoEPolicy, raw_means: np.ndarray) -> None:
         policy.action_normalizer.normalize(torch.as_tensor(raw_means, dtype=torch.float32)))
 
 
+def score_of(policy: MoEPolicy, means, std: float) -> GaussianMixtureScore:
+    means = np.asarray(means, dtype=float)
+    return GaussianMixtureScore(means=means, stds=[std] * len(means),
+                                weights=[1.0 / len(means)] * len(means),
+                                action_mean=policy.action_normalizer.mean,
+                                action_std=policy.action_normalizer.std)
+
+
 def raw_means(policy: MoEPolicy) -> np.ndarray:
     mix = policy.mixture(torch.zeros(1, 1, 1))
     return policy.action_normalizer.unnormalize(mix.means[0, 0]).detach().numpy()
@@ -58,9 +66,7 @@ def test_vdd_data_start_makes_each_expert_as_wide_as_its_cell():
     torch.manual_seed(0)
     data = grid_data(4000, 3)
     policy = policy_for(data)
-    score = GaussianMixtureScore(means=MODES, stds=[0.3] * 4, weights=[0.25] * 4,
-                                 action_mean=policy.action_normalizer.mean,
-                                 action_std=policy.action_normalizer.std)
+    score = score_of(policy, MODES, 0.3)
     VDD(policy, score, VDDConfig(), init_actions=torch.as_tensor(data))
     scale = policy.mixture(torch.zeros(1, 1, 1)).scale_tril[0, 0]
     stds = torch.diagonal(scale, dim1=-2, dim2=-1) * policy.action_normalizer.std
@@ -98,9 +104,7 @@ def test_two_redundant_experts_go_to_two_different_empty_modes():
     data = grid_data(4000, 2)
     policy = policy_for(data, init_std=0.2, num_experts=4)
     place(policy, MODES[[0, 0, 1, 1]])
-    score = GaussianMixtureScore(means=MODES, stds=[0.3] * 4, weights=[0.25] * 4,
-                                 action_mean=policy.action_normalizer.mean,
-                                 action_std=policy.action_normalizer.std)
+    score = score_of(policy, MODES, 0.3)
     algo = VDD(policy, score, VDDConfig(iterations=100, batch_size=64, expert_init="random",
                                         reseed_every=10, reseed_until=1.0))
     batch = policy.normalize_batch({"obs": np.zeros((256, 1, 1)), "actions": data[:256, None]})
@@ -110,14 +114,6 @@ def test_two_redundant_experts_go_to_two_different_empty_modes():
     assert sorted(nearest.tolist()) == [0, 1, 2, 3]
     algo.iteration = 19  # every mode has an expert now: nothing is unexplained, nothing moves
     assert algo._maybe_reseed([batch]) == (0, 0)
-
-
-def score_of(policy: MoEPolicy, means, std: float) -> GaussianMixtureScore:
-    means = np.asarray(means, dtype=float)
-    return GaussianMixtureScore(means=means, stds=[std] * len(means),
-                                weights=[1.0 / len(means)] * len(means),
-                                action_mean=policy.action_normalizer.mean,
-                                action_std=policy.action_normalizer.std)
 
 
 def misfit_of(policy: MoEPolicy, score: GaussianMixtureScore) -> np.ndarray:

@@ -15,7 +15,8 @@ Beyond the paper (both on by default, both switchable off for the published beha
   from every expert (kept from all batches: `distill.reseed.UnexplainedPool`), while one lies
   beyond every expert's reach; before that, an expert grown wider than it started whose own
   samples the teacher's score disagrees with (`distill.reseed.score_misfit`: it straddles
-  modes) is narrowed to the other experts' typical width. Reverse KL is mode-seeking: without these, two experts that land
+  modes) is narrowed to the other experts' typical width. Reverse KL is mode-seeking: without
+  these, two experts that land
   on one mode never cross the low-density gap to an uncovered mode.
 
 Shapes: B batch, T window, O obs, A action, Z experts, V samples per expert.
@@ -84,7 +85,7 @@ class VDDStats(MixtureStats):
     gating_entropy: float  # mean entropy of q(z | s), in nats
     lr: float
     reseeded: int  # experts moved this iteration
-    narrowed: int = 0  # experts narrowed back to their starting width this iteration
+    narrowed: int = 0  # straddling experts narrowed this iteration
 
 
 class VDD(MixtureAlgorithm):
@@ -237,10 +238,7 @@ class VDD(MixtureAlgorithm):
         heads.set_stds(width_A.expand(experts.numel(), -1), experts=experts)
         n = heads.scale_out.bias.numel() // heads.Z
         rows = (experts[:, None] * n + torch.arange(n, device=experts.device)).flatten()
-        for param in (heads.scale_out.weight, heads.scale_out.bias):
-            state = self.expert_opt.state.get(param)
-            if state:
-                state["exp_avg"][rows] = 0.0
+        self._clear_momentum(heads.scale_out, rows)
         return int(experts.numel())
 
     @torch.no_grad()
@@ -263,7 +261,12 @@ class VDD(MixtureAlgorithm):
         A = self.policy.config.action_dim
         rows = slice(z * A, (z + 1) * A)
         head.bias[rows] += target - current
-        for param in (head.weight, head.bias):
+        self._clear_momentum(head, rows)
+
+    def _clear_momentum(self, layer: torch.nn.Linear, rows) -> None:
+        """Zero the expert optimiser's first moment for these output rows of `layer`, so a
+        moved or narrowed expert is not pushed back by the momentum of where it was."""
+        for param in (layer.weight, layer.bias):
             state = self.expert_opt.state.get(param)
             if state:
                 state["exp_avg"][rows] = 0.0
