@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from distill import VDD, GaussianMixtureScore, VDDConfig
-from distill.reseed import (MISFIT_MAX, UnexplainedPool, far_from_every_expert,
-                            initial_stds, score_misfit)
+from distill.reseed import (MISFIT_MAX, UnexplainedPool, climb_to_mode,
+                            far_from_every_expert, initial_stds, score_misfit)
 from moe import MoEConfig, MoEPolicy
 
 MODES = np.array([[-4.0, 0.0], [4.0, 0.0], [0.0, 4.0], [0.0, -4.0]])
@@ -99,7 +99,8 @@ def test_pool_keeps_the_points_farthest_from_every_expert():
 def test_two_redundant_experts_go_to_two_different_empty_modes():
     """Four experts, two pairs on modes 0 and 1, modes 2 and 3 empty: one check moves one
     expert of each pair, each to its own empty mode (the farthest point is rescored after each
-    move), and once every mode has an expert nothing moves."""
+    move) and onto that mode's centre (not the far tail point that was farthest), and once
+    every mode has an expert nothing moves."""
     torch.manual_seed(0)
     data = grid_data(4000, 2)
     policy = policy_for(data, init_std=0.2, num_experts=4)
@@ -112,8 +113,25 @@ def test_two_redundant_experts_go_to_two_different_empty_modes():
     assert algo._maybe_reseed([batch]) == (2, 0)
     nearest = np.linalg.norm(raw_means(policy)[:, None] - MODES[None], axis=-1).argmin(-1)
     assert sorted(nearest.tolist()) == [0, 1, 2, 3]
+    off_centre = np.linalg.norm(raw_means(policy) - MODES[nearest], axis=-1)
+    assert off_centre.max() < 0.05, off_centre  # the mode std is 0.3
     algo.iteration = 19  # every mode has an expert now: nothing is unexplained, nothing moves
     assert algo._maybe_reseed([batch]) == (0, 0)
+
+
+def test_climb_to_mode_reaches_the_centre_of_the_mode_a_point_lies_in():
+    """From a far tail point of a mode (4 mode stds out, towards its neighbour but inside its
+    own basin), the climb lands on its centre whether the expert whose covariance steers it is
+    narrower or wider than the mode; the raw point itself is where a moved expert used to go."""
+    data = grid_data(4000, 6)
+    policy = policy_for(data)
+    norm = policy.action_normalizer
+    score = score_of(policy, MODES, 0.3)
+    start = torch.as_tensor([[-4.0 + 0.85, 0.85]], dtype=torch.float32)  # 1.2 from mode 0
+    cov = torch.diag((0.3 / norm.std) ** 2)
+    for width in (0.5, 1.0, 2.0, 3.0):  # the expert's width over the mode's
+        end = climb_to_mode(score, norm.normalize(start), torch.zeros(1, 1), cov * width ** 2)
+        np.testing.assert_allclose(norm.unnormalize(end).numpy(), MODES[[0]], atol=0.02)
 
 
 def misfit_of(policy: MoEPolicy, score: GaussianMixtureScore) -> np.ndarray:
@@ -157,7 +175,28 @@ def test_a_check_narrows_an_expert_straddling_two_modes():
     assert misfit[0] > 10 * MISFIT_MAX and (misfit[1:] < 0.5).all(), misfit
     algo._misfit_sum, algo._misfit_count = torch.as_tensor(misfit), 1
     batch = policy.normalize_batch({"obs": np.zeros((256, 1, 1)), "actions": data[:256, None]})
-    assert algo._narrow_straddlers(batch[0]) == 1
+    assert algo._narrow_straddlers(*algo._expert_widths(batch[0])) == 1
     stds = torch.diagonal(policy.mixture(torch.zeros(1, 1, 1)).scale_tril[0, 0], dim1=-2,
                           dim2=-1).detach()
     np.testing.assert_allclose(stds.numpy(), width.expand(4, 2).numpy(), rtol=1e-3)
+
+
+def test_climb_to_mode_stays_in_the_basin_of_a_rotated_elongated_mode():
+    """Rotated modes 0.9 x 0.15 wide (the family's aniso5_2d): from tail points 3.5 mode stds
+    out in eight directions, steered by a round covariance as wide as the long axis, the climb
+    ends within a quarter of a mode std of the centre of the mode each point belongs to (an
+    uncut step along C s crosses the narrow axis into a neighbouring mode's basin)."""
+    from distill.testing import GMMScore, target_family
+
+    target = target_family()["aniso5_2d"]
+    score = GMMScore(target=target, action_mean=np.zeros(2), action_std=np.ones(2))
+    cov = torch.eye(2)[None] * 0.9 ** 2
+    angles = np.linspace(0.0, 2 * np.pi, 8, endpoint=False)
+    starts = (target.means[:, None] + 3.5 * np.einsum(
+        "kij,nj->kni", target.scale_trils, np.stack([np.cos(angles), np.sin(angles)], -1)))
+    for k, points in enumerate(starts):
+        for p in points[target.assign(points) == k]:
+            end = climb_to_mode(score, torch.as_tensor(p, dtype=torch.float32)[None],
+                                torch.zeros(1, 1), cov)
+            white = np.linalg.solve(target.scale_trils[k], end[0].numpy() - target.means[k])
+            assert np.linalg.norm(white) < 0.25, (k, p, end)  # in mode stds

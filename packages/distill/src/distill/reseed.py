@@ -15,6 +15,10 @@ the weight from the responsibilities of that mode's data). `UnexplainedPool` kee
 the current mixture whenever points are added, so a re-seeding check sees the light modes that
 a single batch often misses.
 
+`climb_to_mode(score, window, obs, cov)` takes that farthest point, a far tail point of the
+mode it lies in, uphill on the teacher's score to the mode's centre, where the moved expert
+goes: from the tail it slid back onto the heavy neighbouring mode (12-mode ring, seed 2).
+
 `score_misfit(mix, samples, score)` is, per expert, how far the teacher's score at the expert's
 own samples is from the expert's: E |L_z^T s(a) + eps|^2 / A with a = mu_z + L_z eps, in the
 expert's whitened units (0 when the expert matches the density around it; (k^2 - 1)^2 for an
@@ -38,9 +42,10 @@ import torch
 from moe import GaussianMixture, MoEPolicy
 
 __all__ = ["initial_stds", "nearest_expert_distance", "far_from_every_expert", "score_misfit",
-           "MISFIT_MAX", "Candidate", "UnexplainedPool"]
+           "climb_to_mode", "MISFIT_MAX", "CLIMB_STEPS", "Candidate", "UnexplainedPool"]
 
 MISFIT_MAX = 3.0  # score_misfit above this: the expert is ~1.7x too wide for what lies under it
+CLIMB_STEPS = 64  # at most, each one expert width at most; an isotropic mode takes 1-3
 
 
 @torch.no_grad()
@@ -84,15 +89,48 @@ def score_misfit(mix: GaussianMixture, a_BTZVA: torch.Tensor,
     return (lts + eps).pow(2).mean(-1).mean(dim=(0, 1, 3))
 
 
+@torch.no_grad()
+def climb_to_mode(score, actions_TA: torch.Tensor, obs_TO: torch.Tensor,
+                  cov_TAA: torch.Tensor, *, steps: int = CLIMB_STEPS) -> torch.Tensor:
+    """(T, A): a dataset window moved uphill on the teacher's density to the mode it lies in.
+
+    Each step goes along d = C s(a) (C: the moved expert's covariance), cut to one expert width
+    (|d| in C's metric <= 1) so that it cannot jump into a neighbouring mode's basin, by the t
+    in [0, 1] that zeroes the score's slope along d, from the score at a and at a + d (exact
+    along the line on a Gaussian mode). The farthest unexplained point is a mode's far tail: an
+    expert placed there reaches the neighbouring mode with part of its samples and slides onto
+    it (12-mode ring, measured: a light mode's tail point lay 3.4 mode stds from its centre, and
+    the moved expert was back on its heavy neighbour within 10 iterations, twice)."""
+    a, obs = actions_TA[None], obs_TO[None]
+    s = score.score(a, obs)
+    for _ in range(steps):
+        d = (cov_TAA @ s[0].unsqueeze(-1)).squeeze(-1)[None]
+        slope0 = (d * s).sum()  # = |d|^2 in C's metric, >= 0
+        if slope0 <= 1e-10:  # converged: the step is below 1e-5 widths
+            break
+        if slope0 > 1.0:  # at most one width per step
+            d, slope0 = d / slope0.sqrt(), slope0.sqrt()
+        slope1 = (d * score.score(a + d, obs)).sum()
+        t = (slope0 / (slope0 - slope1)).clamp(max=1.0) if slope1 < slope0 else 1.0
+        a = a + t * d
+        s = score.score(a, obs)
+    return a[0]
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A dataset point for re-seeding: its observation window (T, O), the timestep t, its
-    action (A,) and its distance to the nearest expert."""
+    action window (T, A) and its distance to the nearest expert."""
 
     obs_TO: torch.Tensor
     t: int
-    action_A: torch.Tensor
+    actions_TA: torch.Tensor
     distance: float
+
+    @property
+    def action_A(self) -> torch.Tensor:
+        """The point itself: the action at timestep t."""
+        return self.actions_TA[self.t]
 
 
 class UnexplainedPool:
@@ -134,4 +172,4 @@ class UnexplainedPool:
             return None
         dist = self._distances(policy)
         m, t = divmod(int(dist.argmax()), dist.shape[1])
-        return Candidate(self.obs_MTO[m], t, self.actions_MTA[m, t], float(dist[m, t]))
+        return Candidate(self.obs_MTO[m], t, self.actions_MTA[m], float(dist[m, t]))

@@ -12,8 +12,9 @@ Beyond the paper (both on by default, both switchable off for the published beha
 - `expert_init="data"` places the experts on spread-out demonstration actions (k-means++),
   each as wide as the data's spread around its nearest centre (`distill.reseed.initial_stds`);
 - `reseed_every` moves an expert that sits on top of another one to the dataset point farthest
-  from every expert (kept from all batches: `distill.reseed.UnexplainedPool`), while one lies
-  beyond every expert's reach; before that, an expert grown wider than it started whose own
+  from every expert (kept from all batches: `distill.reseed.UnexplainedPool`), climbed on the
+  teacher's score to the centre of the mode it lies in (`distill.reseed.climb_to_mode`), while
+  one lies beyond every expert's reach; before that, an expert grown wider than it started whose own
   samples the teacher's score disagrees with (`distill.reseed.score_misfit`: it straddles
   modes) is narrowed to the other experts' typical width. Reverse KL is mode-seeking: without
   these, two experts that land
@@ -31,8 +32,8 @@ import torch
 
 from distill.checks import check_positive_int
 from distill.mixture import Batch, MixtureAlgorithm, MixtureStats, check_mixture_config
-from distill.reseed import (MISFIT_MAX, UnexplainedPool, far_from_every_expert, initial_stds,
-                            score_misfit)
+from distill.reseed import (MISFIT_MAX, UnexplainedPool, climb_to_mode, far_from_every_expert,
+                            initial_stds, score_misfit)
 from distill.score import ScoreAdapter
 from moe import GaussianMixture, MoEPolicy
 
@@ -192,9 +193,9 @@ class VDD(MixtureAlgorithm):
     def _maybe_reseed(self, normed: Sequence[tuple[torch.Tensor, torch.Tensor]]
                       ) -> tuple[int, int]:
         """(moved, narrowed): narrow straddling experts, then move redundant experts, one at a
-        time, each to the dataset point farthest from every expert (among the `RESEED_POOL`
-        farthest of all batches since training began, rescored after each move), while that
-        point lies beyond every expert's reach."""
+        time, each to the centre of the teacher's mode around the dataset point farthest from
+        every expert (among the `RESEED_POOL` farthest of all batches since training began,
+        rescored after each move), while that point lies beyond every expert's reach."""
         c = self.config
         it = self.iteration + 1
         if not self._reseeding_now():
@@ -203,7 +204,8 @@ class VDD(MixtureAlgorithm):
             self.unexplained.add(self.policy, obs_BTO[:RESEED_POOL], actions_BTA[:RESEED_POOL])
         if it % c.reseed_every:
             return 0, 0
-        narrowed = self._narrow_straddlers(normed[-1][0])
+        stds_ZA, width_A = self._expert_widths(normed[-1][0])
+        narrowed = self._narrow_straddlers(stds_ZA, width_A)
         far = far_from_every_expert(self.policy.config.action_dim, c.reseed_margin)
         moved: list[int] = []
         for _ in range(self.policy.config.num_experts // 2):
@@ -214,27 +216,34 @@ class VDD(MixtureAlgorithm):
             if own[z] >= c.reseed_below or point is None or point.distance <= far:
                 break
             mix = self.policy(point.obs_TO[None])
-            self._move_expert(z, target=point.action_A, current=mix.means[0, point.t, z])
+            target = climb_to_mode(self.teacher, point.actions_TA, point.obs_TO,
+                                   torch.diag(width_A.pow(2)))[point.t]
+            self._move_expert(z, target=target, current=mix.means[0, point.t, z])
             moved.append(z)
         return len(moved), narrowed
 
     @torch.no_grad()
-    def _narrow_straddlers(self, obs_BTO: torch.Tensor) -> int:
-        """Narrow every expert wider than it started (any dimension, mean over the batch's
-        states) whose score misfit since the last check exceeds MISFIT_MAX to the experts'
-        median width (per dimension, at most the starting width): back to the starting width
-        alone, a straddler widens again within a check interval (12-mode ring, measured)."""
+    def _expert_widths(self, obs_BTO: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """((Z, A) each expert's stds, mean over the batch's states; (A,) a typical width: their
+        median per dimension, at most the starting width), normalised units."""
+        stds_ZA = torch.diagonal(self.policy(obs_BTO).scale_tril, dim1=-2, dim2=-1).mean((0, 1))
+        return stds_ZA, torch.minimum(stds_ZA.median(dim=0).values, self.start_stds)
+
+    @torch.no_grad()
+    def _narrow_straddlers(self, stds_ZA: torch.Tensor, width_A: torch.Tensor) -> int:
+        """Narrow every expert wider than it started (`stds_ZA`: any dimension) whose score
+        misfit since the last check exceeds MISFIT_MAX to `width_A` (the experts' median width
+        per dimension, at most the starting width): back to the starting width alone, a
+        straddler widens again within a check interval (12-mode ring, measured)."""
         if self._misfit_sum is None:
             return 0
         misfit = self._misfit_sum / self._misfit_count
         self._misfit_sum, self._misfit_count = None, 0
-        stds_ZA = torch.diagonal(self.policy(obs_BTO).scale_tril, dim1=-2, dim2=-1).mean((0, 1))
         wide = (stds_ZA > self.start_stds).any(-1) & (misfit > MISFIT_MAX)
         experts = wide.nonzero().flatten()
         if experts.numel() == 0:
             return 0
         heads = self.policy.experts
-        width_A = torch.minimum(stds_ZA.median(dim=0).values, self.start_stds)
         heads.set_stds(width_A.expand(experts.numel(), -1), experts=experts)
         n = heads.scale_out.bias.numel() // heads.Z
         rows = (experts[:, None] * n + torch.arange(n, device=experts.device)).flatten()
