@@ -4,8 +4,8 @@ The family (`distill.testing.target_family`: a 3x3 grid, a 12-mode ring with wei
 0.02-0.16, rotated anisotropic modes, 3-D and 6-D targets, modes off the origin) is distilled
 from its exact score through the public API with the toy's settings from gin/toy2d.gin, one
 expert per mode (full-covariance experts on the target with rotated modes). Acceptance: every
-mode covered with weight error < 0.05 in each of 5 seeds on every target; not met on the
-12-mode ring (seed 2), marked as an expected failure that fails loudly once it passes.
+mode covered with weight error < 0.05 in each of 5 seeds on every target (met since re-seeded
+experts climb to their mode's centre; the 12-mode ring's seed 2 missed a light mode before).
 scripts/vdd_coverage_study.py prints the same runs as a table (README, issue 18).
 """
 
@@ -40,16 +40,8 @@ def test_a_small_case_of_the_family_is_covered():
     assert report.weight_error_max < WEIGHT_TOL, report
 
 
-KNOWN_MISSES = {  # target: why it is expected to fail (README, "Beyond the ring")
-    "ring12_unequal": "seed 2: an expert straddling a light mode (0.03) and its heavy neighbour "
-                      "slides back after every re-seeding; 11 of 12 modes covered",
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[n]))
-    if n in KNOWN_MISSES else n for n in FAMILY])
+@pytest.mark.parametrize("name", FAMILY)
 def test_vdd_ours_covers_every_target_in_every_seed(name):
     config, student = toy_settings("vdd")
     target = target_family()[name]
