@@ -34,8 +34,9 @@ def test_cpu_budget_configs_shrink_their_task(path):
     """gin/cpu/<task>.gin builds the same task as gin/<task>.gin, with a smaller budget: smaller
     teachers, trained no longer (Aligning's as long: its curve climbs to 40k)."""
     def budget():
-        return (gin.query_parameter("TeacherTrainingConfig.iterations"),
-                gin.query_parameter("DDPMConfig.n_layer") * gin.query_parameter("DDPMConfig.n_embd"))
+        q = gin.query_parameter
+        return (q("TeacherTrainingConfig.iterations"),
+                q("DDPMConfig.n_layer") * q("DDPMConfig.n_embd"))
 
     gin.clear_config()
     parse_gin([REPO / "gin" / path.name])

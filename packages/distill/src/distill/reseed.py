@@ -94,7 +94,7 @@ def climb_to_mode(score, actions_TA: torch.Tensor, obs_TO: torch.Tensor,
                   cov_TAA: torch.Tensor, *, steps: int = CLIMB_STEPS) -> torch.Tensor:
     """(T, A): a dataset window moved uphill on the teacher's density to the mode it lies in.
 
-    Each step goes along d = C s(a) (C: the moved expert's covariance), cut to one expert width
+    Each step goes along d = C s(a) (C: the experts' typical covariance), cut to one expert width
     (|d| in C's metric <= 1) so that it cannot jump into a neighbouring mode's basin, by the t
     in [0, 1] that zeroes the score's slope along d, from the score at a and at a + d (exact
     along the line on a Gaussian mode). The farthest unexplained point is a mode's far tail: an

@@ -14,11 +14,11 @@ Beyond the paper (both on by default, both switchable off for the published beha
 - `reseed_every` moves an expert that sits on top of another one to the dataset point farthest
   from every expert (kept from all batches: `distill.reseed.UnexplainedPool`), climbed on the
   teacher's score to the centre of the mode it lies in (`distill.reseed.climb_to_mode`), while
-  one lies beyond every expert's reach; before that, an expert grown wider than it started whose own
-  samples the teacher's score disagrees with (`distill.reseed.score_misfit`: it straddles
-  modes) is narrowed to the other experts' typical width. Reverse KL is mode-seeking: without
-  these, two experts that land
-  on one mode never cross the low-density gap to an uncovered mode.
+  one lies beyond every expert's reach; before that, an expert grown wider than it started
+  whose own samples the teacher's score disagrees with (`distill.reseed.score_misfit`: it
+  straddles modes) is narrowed to the other experts' typical width. Reverse KL is
+  mode-seeking: without these, two experts that land on one mode never cross the low-density
+  gap to an uncovered mode.
 
 Shapes: B batch, T window, O obs, A action, Z experts, V samples per expert.
 """
