@@ -51,6 +51,7 @@ def parse(argv=None) -> argparse.Namespace:
                    help="the teacher's data: DART noise of the demonstrations (Avoiding: 0.0015)")
     p.add_argument("--out", default="outputs/study/vdd")
     p.add_argument("--cache", default="outputs/cache")
+    p.set_defaults(chunk=1, execute=1)  # the student acts one step at a time (shared evaluate)
     return p.parse_args(argv)
 
 
