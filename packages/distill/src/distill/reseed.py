@@ -127,11 +127,6 @@ class Candidate:
     actions_TA: torch.Tensor
     distance: float
 
-    @property
-    def action_A(self) -> torch.Tensor:
-        """The point itself: the action at timestep t."""
-        return self.actions_TA[self.t]
-
 
 class UnexplainedPool:
     """The `size` dataset windows farthest from every expert among those added (normalised)."""
