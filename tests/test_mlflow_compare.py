@@ -11,9 +11,11 @@ from bench.records import FINAL_STEP, applicable_params, method_means
 from bench.run import main
 from bench.tracking import DESCRIPTION_TAG, EXPERIMENT_KIND_TAG, TRAINING_KIND
 
-TINY = ["-b", "TeacherTrainingConfig.iterations = 10", "-b", "TeacherTrainingConfig.batch_size = 16",
+TINY = ["-b", "TeacherTrainingConfig.iterations = 10",
+        "-b", "TeacherTrainingConfig.batch_size = 16",
         *[b for kind in ("BESOConfig", "DDPMConfig") for b in
-          ("-b", f"{kind}.n_layer = 1", "-b", f"{kind}.n_head = 1", "-b", f"{kind}.n_embd = 16")],
+          ("-b", f"{kind}.n_layer = 1", "-b", f"{kind}.n_head = 1",
+           "-b", f"{kind}.n_embd = 16")],
         "-b", "VDDConfig.iterations = 10", "-b", "TrainerConfig.log_every = 5",
         "-b", "Benchmark.eval_samples = 300", "-b", "Benchmark.timing_repeats = 2",
         "-b", "Benchmark.teachers = ['beso']", "-b", "Benchmark.teacher_workers = 1"]

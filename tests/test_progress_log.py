@@ -13,8 +13,10 @@ def test_redirected_run_prints_progress_lines(repo_root, tmp_path):
             "--output-dir", str(tmp_path / "out"),
             "-b", f"Benchmark.cache_dir = '{tmp_path / 'cache'}'",
             "-b", "Benchmark.methods = ['beso', 'vdd_beso']", "-b", "Benchmark.teachers = ['beso']",
-            "-b", "TeacherTrainingConfig.iterations = 20", "-b", "TeacherTrainingConfig.batch_size = 16",
-            "-b", "BESOConfig.n_layer = 1", "-b", "BESOConfig.n_head = 1", "-b", "BESOConfig.n_embd = 16",
+            "-b", "TeacherTrainingConfig.iterations = 20",
+            "-b", "TeacherTrainingConfig.batch_size = 16",
+            "-b", "BESOConfig.n_layer = 1", "-b", "BESOConfig.n_head = 1",
+            "-b", "BESOConfig.n_embd = 16",
             "-b", "VDDConfig.iterations = 20", "-b", "TrainerConfig.progress_every = 10",
             "-b", "Benchmark.eval_samples = 200", "-b", "Benchmark.timing_repeats = 2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1",

@@ -64,7 +64,8 @@ def test_teachers_train_once_then_come_from_the_cache(mlflow_uri, tmp_path, caps
             "-b", "TeacherTrainingConfig.iterations = 30", "-b", "VDDConfig.iterations = 10",
             "-b", "TeacherTrainingConfig.batch_size = 32",
             *[b for kind in ("BESOConfig", "DDPMConfig") for b in
-              ("-b", f"{kind}.n_layer = 1", "-b", f"{kind}.n_head = 1", "-b", f"{kind}.n_embd = 16")],
+              ("-b", f"{kind}.n_layer = 1", "-b", f"{kind}.n_head = 1",
+               "-b", f"{kind}.n_embd = 16")],
             "-b", "Benchmark.eval_samples = 300", "-b", "Benchmark.timing_repeats = 2"]
     results = []
     for _ in range(2):

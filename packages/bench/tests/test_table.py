@@ -33,7 +33,8 @@ def test_paper_layout_has_methods_as_columns_seeds_intervals_published_rows_and_
     rows = [{"method": "ddpm", "seed": 0, "s": 0.5}, {"method": "vdd_ddpm", "seed": 0, "s": 0.25},
             {"method": "vdd_ddpm", "seed": 1, "s": 0.75}]
     table = ResultTable(rows, [Column("s", "success", ".2f", interval=True)])
-    paper = PaperTable(table, metrics=table.columns, labels={"ddpm": "DDPM", "vdd_ddpm": "VDD-DDPM"},
+    labels = {"ddpm": "DDPM", "vdd_ddpm": "VDD-DDPM"}
+    paper = PaperTable(table, metrics=table.columns, labels=labels,
                        published={"success": {"ddpm": 0.94}}, protocol="teachers: one per seed")
     lines = paper.markdown().splitlines()
     assert lines[0] == "| metric | DDPM | VDD-DDPM |"

@@ -140,4 +140,5 @@ def test_experts_compete_for_data_points_through_the_posterior():
     assert np.linalg.norm(means[0] - means[1]) > 0.2  # split, not merged
     assert np.all(np.abs(means[:2] - modes[0]).max(-1) < 0.5)  # both still on the first mode
     np.testing.assert_allclose(weights, [0.25, 0.25, 0.5], atol=0.05)
-    assert stats[-1].posterior_entropy < min(0.01, stats[0].posterior_entropy)  # one expert per point
+    # one expert per point
+    assert stats[-1].posterior_entropy < min(0.01, stats[0].posterior_entropy)

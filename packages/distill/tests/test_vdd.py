@@ -54,7 +54,8 @@ def test_reseeding_moves_a_duplicate_expert_to_the_uncovered_mode():
     data = modes[rng.integers(0, 3, 3000)] + 0.3 * rng.normal(size=(3000, 2))
     policy = policy_for(data, num_experts=3, gating="learned", init_std=0.2)
     # experts 0 and 1 on mode 0, expert 2 on mode 1; mode 2 is uncovered
-    placed = policy.action_normalizer.normalize(torch.as_tensor(modes[[0, 0, 1]], dtype=torch.float32))
+    placed = policy.action_normalizer.normalize(
+        torch.as_tensor(modes[[0, 0, 1]], dtype=torch.float32))
     policy.experts.set_means(placed)
     score = GaussianMixtureScore(means=modes, stds=[0.3] * 3, weights=[1 / 3] * 3,
                                  action_mean=policy.action_normalizer.mean,

@@ -38,8 +38,9 @@ from distill import ALGORITHMS, BuiltStudent, ConsistencyPolicy, StudentInputs
 from moe import MoEConfig
 from teachers import TEACHERS
 
-__all__ = ["Method", "method_table", "method_settings", "resolve_methods", "trained_teachers", "build_student",
-           "algorithm_config", "student_config", "forward_passes", "StudentEncoder"]
+__all__ = ["Method", "method_table", "method_settings", "resolve_methods", "trained_teachers",
+           "build_student", "algorithm_config", "student_config", "forward_passes",
+           "StudentEncoder"]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Published results to print beside ours (../shared/TASKS.md: the VDD paper's tables).
 
 Success rate (Kitchen: subtasks completed of 4, our `levels reached`) and normalised entropy
-per task, keyed by our method names. These are the paper's numbers on the original tasks and data, not measurements
-of this code; our tasks are re-creations (see the envs README), so compare trends, not digits.
+per task, keyed by our method names. These are the paper's numbers on the original tasks and
+data, not measurements of this code; our tasks are re-creations (see the envs README), so
+compare trends, not digits.
 The paper's VDD columns sit under `vdd_ddpm_published` / `vdd_beso_published` (VDD as
 published), not under our VDD rows, which add a mode-covering init and re-seeding.
 """

@@ -11,9 +11,9 @@ determines the data) and `env_spec` the task's registered env, so Minari's own t
 and load the cache (`MINARI_DATASETS_PATH=<cache_dir>/datasets minari list local`). Entries of
 the earlier layout (`<cache_dir>/datasets/<task>-<key>`, same key) are moved to their id on first
 use (`migrate_legacy`). An entry is written to a hidden temporary directory and renamed into
-place, so an interrupted generation never leaves a half dataset behind. Image tasks also store the camera
-frames there (`images.h5`, compressed; see `envs.image_store`), streamed to disk while the
-episodes are generated, and their training windows are built lazily (`PackedWindows`).
+place, so an interrupted generation never leaves a half dataset behind. Image tasks also store
+the camera frames there (`images.h5`, compressed; see `envs.image_store`), streamed to disk
+while the episodes are generated, and their training windows are built lazily (`PackedWindows`).
 Each entry records the SHA-256 of its files (`hashes.json`, the image store included), checked
 when it is read; a garbled, truncated or incomplete entry (or one whose episodes hold NaN) is
 named in one line, moved aside and regenerated. Entries from before the hashes are checked by

@@ -30,7 +30,8 @@ class ResidualMLP(nn.Module):
             raise ValueError(f"ResidualMLP needs an even hidden_layers >= 2, got {hidden_layers!r}")
         self.inp = nn.Linear(in_dim, hidden)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Mish(), nn.Linear(hidden, hidden), nn.Mish(), nn.Linear(hidden, hidden))
+            nn.Sequential(nn.Mish(), nn.Linear(hidden, hidden),
+                          nn.Mish(), nn.Linear(hidden, hidden))
             for _ in range(hidden_layers // 2))
         self.out = nn.Linear(hidden, out_dim)
 

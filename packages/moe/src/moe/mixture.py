@@ -145,7 +145,8 @@ class GaussianMixture:
             (*self.means.shape[:-1], num_samples, self.action_dim),
             generator=generator, device=self.means.device, dtype=self.means.dtype,
         )
-        return self.means.unsqueeze(-2) + (self.scale_tril.unsqueeze(-3) @ eps.unsqueeze(-1)).squeeze(-1)
+        noise = (self.scale_tril.unsqueeze(-3) @ eps.unsqueeze(-1)).squeeze(-1)
+        return self.means.unsqueeze(-2) + noise
 
     def sample_experts(self, *, greedy: bool = False, generator: torch.Generator | None = None,
                        u: torch.Tensor | None = None):

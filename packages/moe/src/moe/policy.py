@@ -146,7 +146,8 @@ class MoEConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise CheckpointError(f"MoE config has unknown fields {unknown}; saved by a newer version?")
+            raise CheckpointError(
+                f"MoE config has unknown fields {unknown}; saved by a newer version?")
         if "head_layers" not in data:  # saved before the heads could be MLPs: one Linear layer
             data = {**data, "head_layers": 0}
         return cls(**data)

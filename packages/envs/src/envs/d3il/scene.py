@@ -66,7 +66,8 @@ def scene_xml(*, name: str, bodies: str, rod_start: tuple[float, float, float],
       <joint name="rod_z" type="slide" axis="0 0 1" damping="5"/>
       <inertial pos="0 0 {ROD_HALF_LENGTH}" mass="1" diaginertia="0.002 0.002 0.0005"/>
       <geom name="rod" type="cylinder" pos="0 0 {ROD_HALF_LENGTH}"
-            size="{ROD_RADIUS} {ROD_HALF_LENGTH}" rgba="0.25 0.25 0.28 1" friction="0.3 0.005 0.0001"
+            size="{ROD_RADIUS} {ROD_HALF_LENGTH}" rgba="0.25 0.25 0.28 1"
+            friction="0.3 0.005 0.0001"
             contype="2" conaffinity="2"/>
       <site name="tcp" pos="0 0 0" size="0.004"/>
       <camera name="in_hand" pos="0 -0.08 0.2" xyaxes="1 0 0 0 0.5 0.866" fovy="60"/>

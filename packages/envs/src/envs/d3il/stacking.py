@@ -136,7 +136,8 @@ class StackingEnv(RodTaskEnv):
             f'{OBJECT_CONTACT}/></body>'
             for k, b in enumerate(BLOCKS))
         zone = (f'<geom name="zone" type="cylinder" pos="{ZONE_CENTRE[0]} {ZONE_CENTRE[1]} 0.0005" '
-                f'size="{ZONE_RADIUS} 0.0005" rgba="0.95 0.85 0.45 1" contype="0" conaffinity="0"/>')
+                f'size="{ZONE_RADIUS} 0.0005" rgba="0.95 0.85 0.45 1" '
+                'contype="0" conaffinity="0"/>')
         return gripper_scene_xml(name="stacking", bodies=blocks + "\n" + zone,
                                  hand_start=self.start_tcp)
 
