@@ -1,11 +1,15 @@
-"""Distil a saved rod-task teacher with VDD and roll the student out at several iterations.
+"""Distil a saved rod-task teacher with VDD (or fit EM) and evaluate the student as it trains.
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/rod_vdd_study.py --teacher outputs/study/F \
         --kind ddpm --iterations 3000 --eval-at 600 1500 --out outputs/study/vdd_F
 
 Prints one JSON line per evaluation: success, entropy, paths (the same fixed rollout seeds as
-scripts/rod_teacher_study.py), ms per VDD iteration, and the share of it spent in the
-teacher's score queries.
+scripts/rod_teacher_study.py; `--rollouts 0` skips them), ms per iteration, the share of it
+spent in the teacher's score queries, and the offline fit on 512 fixed demonstration windows:
+the student's greedy action against the demonstrated one and against the teacher's sample
+(mean squared error per action dimension, normalised units; the teacher's own error against
+the demonstrations is printed once as the floor). `--algo em` fits the same MoE to the
+demonstrations instead (the control: what the student architecture learns from the data).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--teacher", required=True, help="a teacher checkpoint directory")
     p.add_argument("--kind", choices=("ddpm", "beso"), default="ddpm")
+    p.add_argument("--algo", choices=("vdd", "em"), default="vdd")
     p.add_argument("--task", default="avoiding")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--heads", type=int, default=2)
@@ -57,7 +62,7 @@ def parse(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse(argv)
-    from distill import VDD, VDDConfig
+    from distill import EM, VDD, EMConfig, VDDConfig
     from envs import RolloutTask
     from moe import MoEConfig, MoEPolicy
     from teachers import BESOPolicy, BESOScore, DDPMPolicy, DDPMScore
@@ -77,10 +82,16 @@ def main(argv=None) -> None:
     policy.obs_normalizer.load_state_dict(teacher.obs_normalizer.state_dict())
     policy.action_normalizer.load_state_dict(teacher.action_normalizer.state_dict())
     policy.fit_motion(data["obs"])
-    cfg = VDDConfig(iterations=args.iterations, batch_size=args.batch, lr=args.lr,
-                    gating_lr=args.lr, num_samples=args.samples)
-    algo = VDD(policy, score, cfg, init_actions=torch.as_tensor(data["actions"]))
     obs, act = torch.as_tensor(data["obs"]), torch.as_tensor(data["actions"])
+    if args.algo == "vdd":
+        cfg = VDDConfig(iterations=args.iterations, batch_size=args.batch, lr=args.lr,
+                        gating_lr=args.lr, num_samples=args.samples)
+        algo = VDD(policy, score, cfg, init_actions=act)
+    else:
+        cfg = EMConfig(iterations=args.iterations, batch_size=args.batch, lr=args.lr,
+                       gating_lr=args.lr)
+        algo = EM(policy, cfg, init_actions=act)
+    fit = OfflineFit(policy, teacher, obs, act, seed=args.eval_seed)
     rng = np.random.default_rng(args.seed)
     query_s = 0.0
     raw_score = score.score
@@ -93,11 +104,12 @@ def main(argv=None) -> None:
         return out
 
     score.score = timed
-    print(json.dumps({"args": vars(args), "threads": torch.get_num_threads()}), flush=True)
+    print(json.dumps({"args": vars(args), "threads": torch.get_num_threads(),
+                      "teacher_vs_demo": fit.teacher_vs_demo}), flush=True)
     t0, train_s = time.perf_counter(), 0.0
     for it in range(1, args.iterations + 1):
         batches = []
-        for _ in range(cfg.cmp_steps):
+        for _ in range(algo.batches_per_update):
             idx = torch.as_tensor(rng.integers(0, len(obs), args.batch))
             batches.append({"obs": obs[idx], "actions": act[idx]})
         stats = algo.update(batches)
@@ -105,10 +117,37 @@ def main(argv=None) -> None:
             train_s += time.perf_counter() - t0
             row = {"iteration": it, "expert_loss": stats.expert_loss, "train_s": train_s,
                    "ms_per_it": 1000 * train_s / it, "score_share": query_s / train_s,
-                   **evaluate(policy, task, args)}
+                   **fit(), **(evaluate(policy, task, args) if args.rollouts else {})}
             print(json.dumps(row), flush=True)
             policy.save(Path(args.out))
             t0 = time.perf_counter()
+
+
+class OfflineFit:
+    """The student's greedy last-step action on N fixed demonstration windows against the
+    demonstrated action and against one teacher sample per window (mean squared error per
+    action dimension, normalised units)."""
+
+    def __init__(self, policy, teacher, obs, act, *, seed: int, n: int = 512) -> None:
+        idx = torch.as_tensor(np.random.default_rng(seed).choice(len(obs), n, replace=False))
+        self.policy, self.obs = policy, obs[idx]
+        self.norm = policy.action_normalizer.normalize
+        self.demo = self.norm(act[idx][:, -1])
+        gen = torch.Generator().manual_seed(seed)
+        self.teacher = self.norm(teacher.sample_actions(self.obs, generator=gen))
+        self.teacher_vs_demo = self._mse(self.teacher, self.demo)
+
+    @staticmethod
+    def _mse(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).pow(2).mean())
+
+    @torch.no_grad()
+    def __call__(self) -> dict[str, float]:
+        self.policy.eval()
+        greedy = self.norm(self.policy.sample_actions(self.obs, greedy=True))
+        self.policy.train()
+        return {"greedy_vs_demo": self._mse(greedy, self.demo),
+                "greedy_vs_teacher": self._mse(greedy, self.teacher)}
 
 
 if __name__ == "__main__":
