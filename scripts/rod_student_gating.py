@@ -8,7 +8,10 @@ prints one JSON line each: its own gating sampled (how the bench acts), its own 
 and an oracle gating that at every step takes the expert whose last-step mean is nearest to one
 teacher sample at the same observation window (the experts as they are, the choice made by the
 teacher). A student that fails with its gating and succeeds with the oracle has experts that can
-do the task and a gating that cannot pick them on the states it visits. `--trace N` also prints
+do the task and a gating that cannot pick them on the states it visits. The oracle's line also
+reports how near the chosen expert came to the teacher's sample on the states visited (squared
+distance, normalised units, over the steps of rollouts still running: the mean, and the share
+of steps beyond 1). `--trace N` also prints
 the teacher's and the student's (greedy) actions, normalised, for N steps of one rollout the
 student drives.
 """
@@ -36,6 +39,8 @@ class OracleGating:
 
         self.student, self.teacher = student, teacher
         self.window = ObservationWindow(student.config.window, student.config.obs_dim)
+        self.gaps: list[torch.Tensor] = []  # per step, squared distance of the choice
+        self.last: np.ndarray | None = None  # the previous batch: finished rows repeat theirs
 
     def eval(self) -> OracleGating:
         return self
@@ -43,6 +48,7 @@ class OracleGating:
     def reset(self) -> None:
         self.window.clear()
         self.teacher.reset()
+        self.last = None
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -51,6 +57,13 @@ class OracleGating:
         mix = self.student.mixture(window)
         means = self.student.action_normalizer.unnormalize(mix.means[:, -1])  # (B, Z, A)
         z = (means - target[:, None]).pow(2).sum(-1).argmin(-1)
+        norm = self.student.action_normalizer.normalize
+        chosen = means[torch.arange(len(z)), z]
+        gap = (norm(chosen) - norm(target)).pow(2).sum(-1)
+        moving = (torch.ones(len(gap), dtype=torch.bool) if self.last is None
+                  else torch.as_tensor((obs != self.last).any(-1)))
+        self.gaps.append(gap[moving])  # rows still running
+        self.last = np.array(obs, copy=True)
         return means[torch.arange(len(z)), z].cpu().numpy()
 
 
@@ -95,9 +108,14 @@ def main(argv=None) -> None:
     teacher = (DDPMPolicy if args.kind == "ddpm" else BESOPolicy).load(args.teacher)
     if args.trace:
         trace(student, teacher, task, args.trace, seed=args.eval_seed)
+    oracle = OracleGating(student, teacher)
     for name, policy, kw in (("sampled", student, {}), ("greedy", student, {"greedy": True}),
-                             ("oracle", OracleGating(student, teacher), {})):
-        print(json.dumps({"gating": name, **evaluate(policy, task, args, **kw)}), flush=True)
+                             ("oracle", oracle, {})):
+        row = {"gating": name, **evaluate(policy, task, args, **kw)}
+        if policy is oracle:
+            gaps = torch.cat(oracle.gaps)
+            row |= {"gap_mean": float(gaps.mean()), "gap_over_1": float((gaps > 1).float().mean())}
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
