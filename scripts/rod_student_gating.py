@@ -11,9 +11,8 @@ teacher). A student that fails with its gating and succeeds with the oracle has 
 do the task and a gating that cannot pick them on the states it visits. The oracle's line also
 reports how near the chosen expert came to the teacher's sample on the states visited (squared
 distance, normalised units, over the steps of rollouts still running: the mean, and the share
-of steps beyond 1). `--trace N` also prints
-the teacher's and the student's (greedy) actions, normalised, for N steps of one rollout the
-student drives.
+of steps beyond 1). `--trace N` also prints the teacher's and the student's (greedy) actions,
+normalised, for N steps of one rollout the student drives.
 """
 
 from __future__ import annotations
