@@ -63,7 +63,7 @@ class OracleGating:
                   else torch.as_tensor((obs != self.last).any(-1)))
         self.gaps.append(gap[moving])  # rows still running
         self.last = np.array(obs, copy=True)
-        return means[torch.arange(len(z)), z].cpu().numpy()
+        return chosen.cpu().numpy()
 
 
 def trace(student, teacher, task, steps: int, seed: int) -> None:

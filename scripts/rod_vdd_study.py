@@ -143,9 +143,8 @@ class OfflineFit:
 
     @torch.no_grad()
     def __call__(self) -> dict[str, float]:
-        self.policy.eval()
+        self.policy.eval()  # the next update switches it back to training
         greedy = self.norm(self.policy.sample_actions(self.obs, greedy=True))
-        self.policy.train()
         return {"greedy_vs_demo": self._mse(greedy, self.demo),
                 "greedy_vs_teacher": self._mse(greedy, self.teacher)}
 
