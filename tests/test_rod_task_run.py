@@ -20,6 +20,8 @@ def test_avoiding_end_to_end_and_reproducible(mlflow_uri, tmp_path, capsys):
             "-b", "RolloutTask.num_envs = 2", "-b", "Benchmark.videos = 1",
             "-b", "TeacherTrainingConfig.iterations = 20", "-b", "VDDConfig.iterations = 4",
             "-b", "VDDConfig.batch_size = 16", "-b", "DDPMConfig.num_steps = 2",
+            "-b", "vdd_beso/VDDConfig.visited_share = 0.5",  # on-policy expert steps
+            "-b", "VDDConfig.visited_every = 2", "-b", "VDDConfig.visited_rollouts = 2",
             "-b", "BESOConfig.num_steps = 2",
             *[b for name in ("CDConfig", "CTMConfig", "EMConfig", "IMCConfig") for b in
               ("-b", f"{name}.iterations = 3", "-b", f"{name}.batch_size = 16")],
@@ -64,6 +66,10 @@ def test_avoiding_end_to_end_and_reproducible(mlflow_uri, tmp_path, capsys):
     names = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"results.md", "results.csv", "results_paper.md", "comparison.png"} <= names
     vdd_run = next(r for r in runs if r.data.tags.get("method") == "vdd_ddpm")
+    on_policy = next(r for r in runs if r.data.tags.get("method") == "vdd_beso")
+    visited = client.get_metric_history(on_policy.info.run_id, "train/visited_windows")
+    assert [m.step for m in visited] == [2] and visited[0].value > 0
+    assert "train/visited_windows" not in vdd_run.data.metrics
     videos = [a.path for a in client.list_artifacts(vdd_run.info.run_id, "videos")]
     assert len(videos) == 1 and videos[0].endswith(".gif")
 

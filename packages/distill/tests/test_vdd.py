@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from distill import VDD, GaussianMixtureScore, VDDConfig, get_algorithm
+from distill.visited import VisitedPool
 from moe import MoEConfig, MoEPolicy
 
 
@@ -91,3 +92,52 @@ def test_config_validation_and_registry():
     algo = VDD(policy, score, VDDConfig(expert_init="random", cmp_steps=2))
     with pytest.raises(ValueError, match="needs 2 batches"):
         algo.update([])
+
+
+def test_visited_states_feed_the_first_expert_step_only():
+    """visited_share: after `add_visited`, that share of the first expert step's states comes
+    from the pool; the other expert steps, the gating and the re-seeding keep the batch's."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(200, 2))
+    policy = policy_for(data)
+    score = GaussianMixtureScore(means=[[0.0, 0.0]], stds=[1.0], weights=[1.0],
+                                 action_mean=policy.action_normalizer.mean,
+                                 action_std=policy.action_normalizer.std)
+    cfg = VDDConfig(iterations=10, batch_size=8, expert_init="random", reseed_every=0,
+                    visited_share=0.5, visited_every=3, visited_rollouts=5)
+    algo = VDD(policy, score, cfg)
+    seen = []
+    step = algo._expert_step
+    algo._expert_step = lambda obs: (seen.append(obs.clone()), step(obs))[1]
+    dues = []
+    for _ in range(cfg.iterations):
+        dues.append(algo.visits_due())
+        stats = algo.update(batches(data, cfg.cmp_steps, cfg.batch_size, rng))
+    assert dues == [0, 0, 0, 5, 0, 0, 5, 0, 0, 5] and stats.visited == 0
+    assert all(bool((obs == seen[0][0]).all()) for obs in seen)  # no pool yet: batch states
+    with pytest.raises(ValueError, match=r"shaped \(N, 1, 1\)"):
+        algo.add_visited(torch.ones(4, 2, 1))
+    algo.add_visited(torch.full((3, 1, 1), 7.0))
+    seen.clear()
+    stats = algo.update(batches(data, cfg.cmp_steps, cfg.batch_size, rng))
+    own = policy.obs_normalizer.normalize(torch.full((1, 1), 7.0))
+    first, second = seen
+    assert torch.allclose(first[:4], own.expand(4, 1, 1)) and not torch.allclose(first[4:], own)
+    assert not torch.allclose(second, own) and stats.visited == 3 and algo.visits_due() == 0
+
+
+def test_visited_pool_keeps_the_newest_and_checks_its_input():
+    pool = VisitedPool(capacity=5, window=2, obs_dim=1)
+    with pytest.raises(ValueError, match="empty"):
+        pool.sample(1)
+    pool.add(torch.arange(4.0).reshape(4, 1, 1).expand(4, 2, 1))
+    pool.add(torch.arange(4.0, 7.0).reshape(3, 1, 1).expand(3, 2, 1))
+    assert len(pool) == 5 and sorted(pool.sample(200)[:, 0, 0].unique().tolist()) == [2, 3, 4, 5, 6]
+    with pytest.raises(ValueError, match="NaN"):
+        pool.add(torch.full((1, 2, 1), float("nan")))
+    assert len(pool) == 5
+    with pytest.raises(ValueError, match="visited_share"):
+        VDDConfig(visited_share=1.5)
+    with pytest.raises(ValueError, match="visited_every"):
+        VDDConfig(visited_every=0)

@@ -25,6 +25,7 @@ from bench.teacher_store import TrainedTeacher
 from bench.timing import measure_inference
 from bench.toy_eval import MixtureSnapshot, snapshot
 from bench.trainer import Trainer
+from bench.visited import VisitHook
 from envs import ENERGY_SAMPLES
 from moe import MoEPolicy
 
@@ -160,11 +161,16 @@ def _student_cell(cell: Cell, context: CellContext) -> CellResult:
                           batch_size=built.algorithm.config.batch_size,
                           checkpoint_dir=checkpoint, seed=cell.seed, config=s.trainer,
                           label=label, precision=s.precision)
+        visits = VisitHook(built.algorithm, task, seed=cell.seed, log=run.log_metrics)
+
+        def on_iteration(it: int) -> None:
+            if it in want:
+                snaps.append(snapshot(built.policy, task, it))
+            visits(it)  # VDD with visited_share: the student's own states, every so often
+
         result = trainer.fit(
             on_log=lambda it, st: run.log_metrics({f"train/{k}": v for k, v in st.items()}, it),
-            on_iteration=lambda it: snaps.append(snapshot(built.policy, task, it))
-            if it in want else None,
-        )
+            on_iteration=on_iteration)
         metrics, samples = _evaluate(cell, context, built.policy, run)
         metrics.update(_timing(context, built.policy.sample_actions,
                                M.forward_passes(built.policy)))

@@ -20,6 +20,13 @@ Beyond the paper (both on by default, both switchable off for the published beha
   mode-seeking: without these, two experts that land on one mode never cross the low-density
   gap to an uncovered mode.
 
+Optional, off by default (`visited_share = 0`): on-policy expert steps. Every `visited_every`
+updates the caller rolls the student out (`visits_due`, then `add_visited` with the windows its
+rollouts visited: `bench.visited`), and from then on the first expert step of each update draws
+`visited_share` of its batch from those windows. On Aligning the experts fitted only on
+demonstration states miss the teacher on the states the student reaches (README, "Rod tasks:
+diagnosis", item 16); the teacher's score there is sound, so the experts are trained there too.
+
 Shapes: B batch, T window, O obs, A action, Z experts, V samples per expert.
 """
 
@@ -35,6 +42,7 @@ from distill.mixture import Batch, MixtureAlgorithm, MixtureStats, check_mixture
 from distill.reseed import (MISFIT_MAX, UnexplainedPool, climb_to_mode, far_from_every_expert,
                             initial_stds, score_misfit)
 from distill.score import ScoreAdapter
+from distill.visited import VisitedPool
 from moe import GaussianMixture, MoEPolicy
 
 __all__ = ["VDDConfig", "VDDStats", "VDD", "RESEED_POOL"]
@@ -59,11 +67,22 @@ class VDDConfig:
     reseed_until: float = 0.5  # fraction of training after which no expert is moved
     reseed_below: float = 0.6  # move an expert whose own samples it explains less than this
     reseed_margin: float = 3.0  # ... to a point beyond sqrt(A) + this of every expert
+    visited_share: float = 0.0  # of the first expert batch, from the student's own states; 0 off
+    visited_every: int = 250  # updates between two collections of the student's rollouts
+    visited_rollouts: int = 32  # rollouts per collection
+    visited_capacity: int = 200_000  # visited windows kept (the newest)
 
     def __post_init__(self) -> None:
         check_mixture_config(self)
         name = type(self).__name__
-        check_positive_int(name, num_samples=self.num_samples, cmp_steps=self.cmp_steps)
+        check_positive_int(name, num_samples=self.num_samples, cmp_steps=self.cmp_steps,
+                           visited_every=self.visited_every,
+                           visited_rollouts=self.visited_rollouts,
+                           visited_capacity=self.visited_capacity)
+        share = self.visited_share
+        if isinstance(share, bool) or not (isinstance(share, (int, float)) and 0 <= share <= 1):
+            raise ValueError(f"{name}.visited_share must lie in [0, 1] (0 = off), got "
+                             f"{self.visited_share!r}")
         if self.reseed_every < 0 or not 0.0 <= self.reseed_until <= 1.0:
             raise ValueError(
                 f"{name} needs reseed_every >= 0 and reseed_until in [0, 1], got "
@@ -87,6 +106,7 @@ class VDDStats(MixtureStats):
     lr: float
     reseeded: int  # experts moved this iteration
     narrowed: int = 0  # straddling experts narrowed this iteration
+    visited: int = 0  # windows of the student's own rollouts kept (visited_share > 0)
 
 
 class VDD(MixtureAlgorithm):
@@ -114,6 +134,11 @@ class VDD(MixtureAlgorithm):
             policy.experts.set_stds(self.start_stds.expand(policy.config.num_experts, -1))
         self._misfit_sum: torch.Tensor | None = None  # (Z,) score_misfit summed since a check
         self._misfit_count = 0
+        if config.visited_share and policy.config.cameras:
+            raise ValueError("VDDConfig.visited_share works on state observations only; set it "
+                             f"to 0 for a student with cameras (got {config.visited_share!r})")
+        self.visited = VisitedPool(capacity=config.visited_capacity, window=policy.config.window,
+                                   obs_dim=policy.config.obs_dim, device=policy.device)
 
     @property
     def batches_per_update(self) -> int:
@@ -126,7 +151,12 @@ class VDD(MixtureAlgorithm):
                 f"VDD.update needs {self.config.cmp_steps} batches, got {len(batches)}")
         self.policy.train()
         normed = [self.policy.normalize_batch(b) for b in batches]
-        expert = [self._expert_step(obs) for obs, _ in normed]
+        expert_obs = [obs for obs, _ in normed]
+        k = round(self.config.visited_share * len(expert_obs[0]))
+        if k and len(self.visited):  # the first expert step partly on the student's own states
+            own = self.policy.obs_normalizer.normalize(self.visited.sample(k))
+            expert_obs[0] = torch.cat([own, expert_obs[0][k:]])
+        expert = [self._expert_step(obs) for obs in expert_obs]
         gating_loss, gating_entropy = self._gating_step(*normed[-1])
         reseeded, narrowed = self._maybe_reseed(normed)
         lr = self.finish_iteration()
@@ -138,6 +168,7 @@ class VDD(MixtureAlgorithm):
             lr=lr,
             reseeded=reseeded,
             narrowed=narrowed,
+            visited=len(self.visited),
         )
 
     def _expert_step(self, obs_BTO: torch.Tensor) -> tuple[float, float]:
@@ -182,6 +213,21 @@ class VDD(MixtureAlgorithm):
         loss = self.gating_cross_entropy(mix.responsibilities(actions_BTA), log_w)
         self.step(gating_loss=loss)
         return float(loss.detach()), self.gating_entropy(log_w.detach())
+
+    # ------------------------------------------------------------------ on-policy states
+    def visits_due(self) -> int:
+        """How many rollouts of the student to collect now (after `iteration` updates) and hand
+        to `add_visited`: `visited_rollouts` every `visited_every` updates before the last, else 0
+        (always 0 with `visited_share = 0`)."""
+        c = self.config
+        it = self.iteration
+        if not c.visited_share or not it or it % c.visited_every or it >= c.iterations:
+            return 0
+        return c.visited_rollouts
+
+    def add_visited(self, obs_NTO: torch.Tensor) -> None:
+        """Keep raw observation windows (N, T, O) the student's own rollouts visited."""
+        self.visited.add(obs_NTO)
 
     # ------------------------------------------------------------------ re-seeding
     def _reseeding_now(self) -> bool:
