@@ -10,6 +10,8 @@ the student's greedy action against the demonstrated one and against the teacher
 (mean squared error per action dimension, normalised units; the teacher's own error against
 the demonstrations is printed once as the floor). `--algo em` fits the same MoE to the
 demonstrations instead (the control: what the student architecture learns from the data).
+`--visited-share 0.5` turns on VDD's on-policy expert steps (`VDDConfig.visited_share`); the
+success of each collection's rollouts is printed as it happens (`train/visited_success`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--samples", type=int, default=2, help="VDD samples per expert")
+    p.add_argument("--reseed-every", type=int, default=100, help="VDD: 0 = no re-seeding")
+    p.add_argument("--visited-share", type=float, default=0.0,
+                   help="VDD: share of the first expert batch from the student's own states")
+    p.add_argument("--visited-every", type=int, default=250)
+    p.add_argument("--visited-rollouts", type=int, default=32)
     p.add_argument("--t-range", type=int, nargs=2, default=(1, 4))
     p.add_argument("--sigma-range", type=float, nargs=2, default=(0.2, 0.5))
     p.add_argument("--scale-input", action="store_true",
@@ -62,6 +69,7 @@ def parse(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse(argv)
+    from bench.visited import VisitHook
     from distill import EM, VDD, EMConfig, VDDConfig
     from envs import RolloutTask
     from moe import MoEConfig, MoEPolicy
@@ -85,7 +93,10 @@ def main(argv=None) -> None:
     obs, act = torch.as_tensor(data["obs"]), torch.as_tensor(data["actions"])
     if args.algo == "vdd":
         cfg = VDDConfig(iterations=args.iterations, batch_size=args.batch, lr=args.lr,
-                        gating_lr=args.lr, num_samples=args.samples)
+                        gating_lr=args.lr, num_samples=args.samples,
+                        reseed_every=args.reseed_every, visited_share=args.visited_share,
+                        visited_every=args.visited_every,
+                        visited_rollouts=args.visited_rollouts)
         algo = VDD(policy, score, cfg, init_actions=act)
     else:
         cfg = EMConfig(iterations=args.iterations, batch_size=args.batch, lr=args.lr,
@@ -106,6 +117,8 @@ def main(argv=None) -> None:
     score.score = timed
     print(json.dumps({"args": vars(args), "threads": torch.get_num_threads(),
                       "teacher_vs_demo": fit.teacher_vs_demo}), flush=True)
+    visits = VisitHook(algo, task, seed=args.seed,
+                       log=lambda m, it: print(json.dumps({"iteration": it, **m}), flush=True))
     t0, train_s = time.perf_counter(), 0.0
     for it in range(1, args.iterations + 1):
         batches = []
@@ -113,6 +126,7 @@ def main(argv=None) -> None:
             idx = torch.as_tensor(rng.integers(0, len(obs), args.batch))
             batches.append({"obs": obs[idx], "actions": act[idx]})
         stats = algo.update(batches)
+        visits(it)  # --visited-share: the student's own states every --visited-every updates
         if it in args.eval_at or it == args.iterations:
             train_s += time.perf_counter() - t0
             row = {"iteration": it, "expert_loss": stats.expert_loss, "train_s": train_s,
