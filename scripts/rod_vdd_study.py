@@ -129,7 +129,7 @@ def main(argv=None) -> None:
         visits(it)  # --visited-share: the student's own states every --visited-every updates
         if it in args.eval_at or it == args.iterations:
             train_s += time.perf_counter() - t0
-            row = {"iteration": it, "expert_loss": stats.expert_loss, "train_s": train_s,
+            row = {"iteration": it, "expert_loss": float(stats.expert_loss), "train_s": train_s,
                    "ms_per_it": 1000 * train_s / it, "score_share": query_s / train_s,
                    **fit(), **(evaluate(policy, task, args) if args.rollouts else {})}
             print(json.dumps(row), flush=True)

@@ -40,7 +40,7 @@ def test_one_expert_recovers_a_gaussian_target():
     algo = VDD(policy, score, cfg)
     for _ in range(cfg.iterations):
         stats = algo.update(batches(data, cfg.cmp_steps, cfg.batch_size, rng))
-    assert stats.reseeded == 0 and np.isfinite(stats.expert_loss)
+    assert stats.reseeded == 0 and np.isfinite(float(stats.expert_loss))
     mix = policy.mixture(torch.zeros(1, 1, 1))
     got_mean = policy.action_normalizer.unnormalize(mix.means[0, 0, 0]).detach().numpy()
     got_std = (torch.diagonal(mix.scale_tril[0, 0, 0]) * policy.action_normalizer.std).detach()

@@ -90,11 +90,11 @@ class EM(MixtureAlgorithm):
         self.step(expert_loss=expert_loss, gating_loss=gating_loss)
         lr = self.finish_iteration()
         return EMStats(
-            expert_loss=float(expert_loss.detach()),
-            gating_loss=0.0 if gating_loss is None else float(gating_loss.detach()),
-            log_likelihood=float(log_lik_BT.mean()),
+            expert_loss=expert_loss.detach(),
+            gating_loss=0.0 if gating_loss is None else gating_loss.detach(),
+            log_likelihood=log_lik_BT.mean(),
             gating_entropy=self.gating_entropy(log_w_BTZ.detach()),
-            responsibility_entropy=float(resp_entropy),
-            expert_entropy=float(expert_entropy),
+            responsibility_entropy=resp_entropy,
+            expert_entropy=expert_entropy,
             lr=lr,
         )

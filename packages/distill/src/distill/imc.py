@@ -163,12 +163,12 @@ class IMC(MixtureAlgorithm):
         self.step(expert_loss=expert_loss, gating_loss=gating_loss)
         lr = self.finish_iteration()
         return IMCStats(
-            expert_loss=float(expert_loss.detach()),
-            gating_loss=0.0 if gating_loss is None else float(gating_loss.detach()),
-            log_likelihood=float(log_lik),
+            expert_loss=expert_loss.detach(),
+            gating_loss=0.0 if gating_loss is None else gating_loss.detach(),
+            log_likelihood=log_lik,
             gating_entropy=self.gating_entropy(log_w_BTZ.detach()),
-            coverage=float((entropy_Z.exp() / log_c_NZ.shape[0]).mean()),
-            curriculum_entropy=float(entropy_Z.mean()),
-            posterior_entropy=float(post_entropy),
+            coverage=(entropy_Z.exp() / log_c_NZ.shape[0]).mean(),
+            curriculum_entropy=entropy_Z.mean(),
+            posterior_entropy=post_entropy,
             lr=lr,
         )

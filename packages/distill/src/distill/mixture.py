@@ -7,7 +7,7 @@
   subclass's `update` its pieces: `single_batch`, `gating_cross_entropy`, `step`,
   `finish_iteration` and `gating_entropy`.
 - `MixtureStats`: the stats base, `expert_loss` and `gating_loss` first; `loss` is the expert
-  loss and `to_dict` lists the fields in order.
+  loss and `to_dict` lists the fields in order (0-dim tensors or numbers).
 
 Shapes: B batch, T window, O obs, A action, Z experts (any leading shape before Z works).
 """
@@ -47,7 +47,11 @@ def check_mixture_config(config) -> None:
 
 @dataclass(frozen=True)
 class MixtureStats:
-    """What one `update` of a MoE algorithm did; subclasses add their own fields after these."""
+    """What one `update` of a MoE algorithm did; subclasses add their own fields after these.
+
+    Values computed on the device stay there as 0-dim tensors (read them with `float(...)`,
+    which waits for the device: a loop reads them only when it logs, so a CUDA step never
+    waits for the GPU); counts and the learning rate are plain numbers."""
 
     expert_loss: float
     gating_loss: float  # 0 for a uniform gating
@@ -142,6 +146,6 @@ class MixtureAlgorithm:
         return lr
 
     @staticmethod
-    def gating_entropy(log_w_Z: torch.Tensor) -> float:
-        """Mean entropy of q(z | s) in nats, from its log weights."""
-        return float(-(log_w_Z.exp() * log_w_Z).sum(-1).mean())
+    def gating_entropy(log_w_Z: torch.Tensor) -> torch.Tensor:
+        """Mean entropy of q(z | s) in nats, from its log weights (0-dim, on their device)."""
+        return -(log_w_Z.exp() * log_w_Z).sum(-1).mean()

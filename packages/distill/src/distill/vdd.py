@@ -32,6 +32,7 @@ Shapes: B batch, T window, O obs, A action, Z experts, V samples per expert.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -171,7 +172,7 @@ class VDD(MixtureAlgorithm):
             visited=len(self.visited),
         )
 
-    def _expert_step(self, obs_BTO: torch.Tensor) -> tuple[float, float]:
+    def _expert_step(self, obs_BTO: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
         mix = self.policy(obs_BTO)
         a_BTZVA = mix.rsample_experts(c.num_samples)
@@ -199,12 +200,13 @@ class VDD(MixtureAlgorithm):
         per_expert_BTZ = (surrogate_BTZV + log_resp_BTZV).mean(-1) + entropy_BTZ
         loss = -(det.weights * per_expert_BTZ).sum(-1).mean()
         self.step(expert_loss=loss)
-        return float(loss.detach()), float(entropy_BTZ.detach().mean())
+        return loss.detach(), entropy_BTZ.detach().mean()
 
-    def _gating_step(self, obs_BTO: torch.Tensor, actions_BTA: torch.Tensor) -> tuple[float, float]:
+    def _gating_step(self, obs_BTO: torch.Tensor, actions_BTA: torch.Tensor
+                     ) -> tuple[torch.Tensor | float, torch.Tensor | float]:
         p = self.policy
         if self.gating_opt is None:
-            return 0.0, float(torch.log(torch.tensor(float(p.config.num_experts))))
+            return 0.0, math.log(p.config.num_experts)
         with torch.no_grad():
             feat = p.features(obs_BTO)
             means, tril = p.experts(feat)
@@ -212,7 +214,7 @@ class VDD(MixtureAlgorithm):
         mix = GaussianMixture(log_w.detach(), means, tril)
         loss = self.gating_cross_entropy(mix.responsibilities(actions_BTA), log_w)
         self.step(gating_loss=loss)
-        return float(loss.detach()), self.gating_entropy(log_w.detach())
+        return loss.detach(), self.gating_entropy(log_w.detach())
 
     # ------------------------------------------------------------------ on-policy states
     def visits_due(self) -> int:
