@@ -51,6 +51,8 @@ class OracleGating:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
+        from bench.visited import live_rows
+
         target = torch.as_tensor(np.asarray(self.teacher.act(obs)))
         window, _, _ = self.window.push(obs, self.student.device)
         mix = self.student.mixture(window)
@@ -59,9 +61,7 @@ class OracleGating:
         norm = self.student.action_normalizer.normalize
         chosen = means[torch.arange(len(z)), z]
         gap = (norm(chosen) - norm(target)).pow(2).sum(-1)
-        moving = (torch.ones(len(gap), dtype=torch.bool) if self.last is None
-                  else torch.as_tensor((obs != self.last).any(-1)))
-        self.gaps.append(gap[moving])  # rows still running
+        self.gaps.append(gap[torch.as_tensor(live_rows(obs, self.last))])
         self.last = np.array(obs, copy=True)
         return chosen.cpu().numpy()
 

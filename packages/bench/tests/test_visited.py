@@ -56,3 +56,13 @@ def test_visit_hook_feeds_vdd_and_refuses_tasks_without_states():
     assert set(logged[0][1]) == {"train/visited_success", "train/visited_windows"}
     with pytest.raises(ValueError, match="visited_share needs a state-based rollout task"):
         VisitHook(algo, Toy2D(), seed=0)
+
+
+def test_live_rows_skips_the_rows_the_runner_repeats():
+    from bench.visited import live_rows
+
+    first = np.array([[0.0, 1.0], [2.0, 3.0]])
+    assert live_rows(first, None).tolist() == [True, True]
+    step = np.array([[0.5, 1.0], [2.0, 3.0]])  # env 1 finished: its row repeats
+    assert live_rows(step, first).tolist() == [True, False]
+    assert live_rows(step[:1], first).tolist() == [True]  # a new wave of another size

@@ -16,7 +16,7 @@ import torch
 from bench.scoring import view
 from moe.obs_window import ObservationWindow
 
-__all__ = ["check_visitable", "collect_visited", "VisitHook"]
+__all__ = ["check_visitable", "collect_visited", "live_rows", "VisitHook"]
 
 
 class _Recorder:
@@ -37,11 +37,18 @@ class _Recorder:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         x = self.view.policy_input(obs)
         win, _, _ = self._window.push(x, torch.device("cpu"))
-        live = (np.ones(len(x), bool) if self._last is None or self._last.shape != x.shape
-                else (x != self._last).any(-1))
+        self.windows.append(win[torch.as_tensor(live_rows(x, self._last))])
         self._last = x.copy()
-        self.windows.append(win[torch.as_tensor(live)])
         return self.view(obs)
+
+
+def live_rows(obs: np.ndarray, last: np.ndarray | None) -> np.ndarray:
+    """(B,) bool: the rows of a step's observation batch (B, O) whose env is still running.
+    The evaluation runner passes a finished env's last observation again, unchanged, until
+    its wave ends; `last` is the previous step's batch (None at a wave's first step)."""
+    if last is None or last.shape != obs.shape:
+        return np.ones(len(obs), bool)
+    return (obs != last).any(-1)
 
 
 def check_visitable(task) -> None:
