@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.visited import live_rows
+
 sys.path.insert(0, str(Path(__file__).parent))
 from rod_teacher_study import evaluate  # noqa: E402  (one evaluation for all studies)
 
@@ -51,8 +53,6 @@ class OracleGating:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        from bench.visited import live_rows
-
         target = torch.as_tensor(np.asarray(self.teacher.act(obs)))
         window, _, _ = self.window.push(obs, self.student.device)
         mix = self.student.mixture(window)
