@@ -11,8 +11,8 @@ A method is what one row of the results shows:
   IMC) gives `<stem>` (teacher "none").
 `VARIANTS` adds fixed-setting variants of every method of an algorithm: VDD as published
 (`<method>_published`: random expert init, no re-seeding, no on-policy expert steps,
-everything else equal) beside
-ours, each labelled as such ("VDD-BESO (ours)", "VDD-BESO (published)").
+everything else equal) beside ours, each labelled as such ("VDD-BESO (ours)", "VDD-BESO
+(published)").
 
 gin configures each student method's algorithm under a scope of its own name
 (`vdd_beso/VDDConfig.num_samples = ...`, `cd/CDConfig.iterations = ...`; unscoped bindings
