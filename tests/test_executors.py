@@ -82,6 +82,22 @@ def test_ray_options_are_checked_and_the_most_specific_request_wins():
         RayOptions(resources={"vdd_typo": {"num_cpus": 1}}).check_names(set(table))
 
 
+def test_ray_options_submit_the_named_cells_first_in_the_given_order():
+    from types import SimpleNamespace
+
+    table = method_table()
+    cells = [SimpleNamespace(method=table[m])
+             for m in ("ddpm", "cd", "vdd_beso", "em_gpt", "vdd_ddpm", "imc_gpt")]
+    order = RayOptions(first=["em_gpt", "vdd"]).submit_order(cells)
+    assert [cells[i].method.name for i in order] == [
+        "em_gpt", "vdd_beso", "vdd_ddpm", "ddpm", "cd", "imc_gpt"]
+    assert RayOptions().submit_order(cells) == list(range(len(cells)))
+    with pytest.raises(ValueError, match="RayOptions.first must be a list"):
+        RayOptions(first="vdd")
+    with pytest.raises(ValueError, match=r"RayOptions.first names \['vdd_typo'\]"):
+        RayOptions(first=["vdd_typo"]).check_names(set(table))
+
+
 def test_a_bad_executor_is_one_line(mlflow_uri, capsys):
     from bench.run import main
 

@@ -2,8 +2,9 @@
 
 gin: `RayOptions.address = 'auto'`, `RayOptions.cell_cpus = 1`, and per method name, algorithm
 (`vdd`, `cd`, ...) or role (`teacher`, `student`) `RayOptions.resources = {'vdd_beso':
-{'num_gpus': 0.5}}`. A task's torch threads are its CPUs (at least one). Importing this
-module never imports ray.
+{'num_gpus': 0.5}}`, and `RayOptions.first = ['vdd_beso', 'em_gpt']` to submit the longest cells
+first (Ray starts same-shaped tasks in submission order; the rest keep the plan's). A task's
+torch threads are its CPUs (at least one). Importing this module never imports ray.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class RayOptions:
     # per method name, algorithm or role: {"num_cpus": x, "num_gpus": y} (most specific wins)
     resources: dict = field(default_factory=dict)
     max_retries: int = 2  # re-runs of a task whose worker process or node died
+    # method names, algorithms or roles whose cells are submitted first, in this order
+    first: tuple = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.address, str):
@@ -62,13 +65,18 @@ class RayOptions:
                                  f"{RESOURCE_KEYS}, got {want!r}")
             for name, value in want.items():
                 _check_amount(f"resources[{key!r}][{name!r}]", value)
+        if not isinstance(self.first, (list, tuple)) or not all(
+                isinstance(k, str) for k in self.first):
+            raise ValueError(f"RayOptions.first must be a list of method names, algorithms or "
+                             f"roles, got {self.first!r}")
 
     def check_names(self, known: set[str]) -> None:
         """Raise ValueError naming a `resources` key that is no method, algorithm or role."""
-        unknown = sorted(set(self.resources) - known)
-        if unknown:
-            raise ValueError(f"RayOptions.resources names {unknown}, which are no method, "
-                             f"algorithm or role; known: {sorted(known)}")
+        for field_name in ("resources", "first"):
+            unknown = sorted(set(getattr(self, field_name)) - known)
+            if unknown:
+                raise ValueError(f"RayOptions.{field_name} names {unknown}, which are no "
+                                 f"method, algorithm or role; known: {sorted(known)}")
 
     def teacher_request(self) -> dict[str, float]:
         """Resources of a teacher training job."""
@@ -82,6 +90,19 @@ class RayOptions:
             if key is not None:
                 want.update(self.resources.get(key, {}))
         return want
+
+
+    def submit_order(self, cells) -> list[int]:
+        """Indices of `cells` (each with a `.method`) in submission order: those `first`
+        names (by method name, algorithm or role; the earliest entry that matches), in its
+        order, then the rest; ties keep the plan's order."""
+        def rank(i: int) -> int:
+            m = cells[i].method
+            hits = [self.first.index(k) for k in (m.name, m.algorithm, m.role)
+                    if k is not None and k in self.first]
+            return min(hits, default=len(self.first))
+
+        return sorted(range(len(cells)), key=rank)
 
 
 def torch_threads(request: dict[str, float]) -> int:

@@ -248,7 +248,8 @@ class RayExecutor:
                 name=f"teacher-{job.kind}-seed{job.seed}").remote(
                 config_text, job, data_ref, teacher_threads)
             teacher_refs[job], pending[ref] = ref, ("teacher", job)
-        for i, cell in enumerate(work.cells):
+        for i in opts.submit_order(work.cells):
+            cell = work.cells[i]
             request = opts.cell_request(cell.method)
             ref = cell_task.options(**request, max_retries=opts.max_retries,
                                     name=cell.label).remote(
