@@ -71,7 +71,8 @@ class RayOptions:
                              f"roles, got {self.first!r}")
 
     def check_names(self, known: set[str]) -> None:
-        """Raise ValueError naming a `resources` key that is no method, algorithm or role."""
+        """Raise ValueError naming a `resources` key or `first` entry that is no method,
+        algorithm or role."""
         for field_name in ("resources", "first"):
             unknown = sorted(set(getattr(self, field_name)) - known)
             if unknown:
@@ -90,7 +91,6 @@ class RayOptions:
             if key is not None:
                 want.update(self.resources.get(key, {}))
         return want
-
 
     def submit_order(self, cells) -> list[int]:
         """Indices of `cells` (each with a `.method`) in submission order: those `first`
