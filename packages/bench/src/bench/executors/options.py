@@ -96,11 +96,12 @@ class RayOptions:
         """Indices of `cells` (each with a `.method`) in submission order: those `first`
         names (by method name, algorithm or role; the earliest entry that matches), in its
         order, then the rest; ties keep the plan's order."""
+        position = {k: i for i, k in reversed(list(enumerate(self.first)))}  # first wins
+        last = len(self.first)
+
         def rank(i: int) -> int:
             m = cells[i].method
-            hits = [self.first.index(k) for k in (m.name, m.algorithm, m.role)
-                    if k is not None and k in self.first]
-            return min(hits, default=len(self.first))
+            return min(position.get(k, last) for k in (m.name, m.algorithm, m.role))
 
         return sorted(range(len(cells)), key=rank)
 
