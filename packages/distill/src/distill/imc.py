@@ -182,11 +182,10 @@ class IMC(MixtureAlgorithm):
             post_entropy = -(target_NZ * post_NZ).sum(-1).mean()
             if self.config.expert_weights == "curriculum":
                 weight_NZ = c_NZ  # p(o | z): each expert's weights sum to 1 over the batch
-            else:  # p(z | o) / max_z' p(z' | o): every point's best expert weighs it 1
-                weight_NZ = (post_NZ - post_NZ.max(-1, keepdim=True).values).exp()
+            else:  # p(z | o) / max_z' p(z' | o) / N: every point's best expert weighs it 1
+                best_NZ = post_NZ - post_NZ.max(-1, keepdim=True).values
+                weight_NZ = best_NZ.exp() / best_NZ.shape[0]  # (mean over points, as EM's)
         expert_loss = -(weight_NZ * log_n_NZ).sum()
-        if self.config.expert_weights == "posterior":
-            expert_loss = expert_loss / weight_NZ.shape[0]  # mean over the points, as EM's
         gating_loss = self.gating_cross_entropy(target_NZ, log_w_NZ)
         self.step(expert_loss=expert_loss, gating_loss=gating_loss)
         lr = self.finish_iteration()
