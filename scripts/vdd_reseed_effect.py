@@ -45,7 +45,11 @@ def main(argv=None) -> int:
         print(f"no MLflow experiment {args.experiment!r} in {args.tracking_uri}; pass the task "
               "name of a bench run (e.g. --experiment aligning)", file=sys.stderr)
         return 2
-    since = dt.datetime.fromisoformat(args.since).timestamp() * 1000 if args.since else 0
+    try:
+        since = dt.datetime.fromisoformat(args.since).timestamp() * 1000 if args.since else 0
+    except ValueError:
+        print(f"--since must be a date YYYY-MM-DD, got {args.since!r}", file=sys.stderr)
+        return 2
     runs = client.search_runs([exp.experiment_id], "attributes.run_name LIKE 'vdd%'",
                               order_by=["attributes.start_time ASC"], max_results=1000)
     for run in runs:

@@ -99,9 +99,9 @@ def test_rod_task_beso_sampling_starts_wider_than_the_data(task):
                                   "cpu/aligning.gin", "toy2d.gin"])
 def test_vdd_reseeds_only_where_a_bias_is_the_experts_place(path):
     """VDD (ours) re-seeds on the toy (one state: moving an expert's bias moves it to the empty
-    mode) and not on Avoiding and Aligning, where a move to mend one state's unexplained action shifted
-    the expert at every state and every check moved 3-4 of the 8 experts (README, diagnosis 23);
-    the k-means++ start stays on both."""
+    mode) and not on Avoiding and Aligning, where a move to mend one state's unexplained action
+    shifted the expert at every state and every check moved 3-4 of the 8 experts (README,
+    diagnosis 23); the k-means++ start stays on both."""
     from bench.methods import method_settings
 
     for method in ("vdd_beso", "vdd_ddpm") if path != "toy2d.gin" else ("vdd", "vdd_beso"):
