@@ -5,11 +5,12 @@
 For every VDD run of an MLflow experiment that logged on-policy collections
 (`train/visited_success`: 32 rollouts every `visited_every` updates, `VDDConfig.visited_share >
 0`), prints how many re-seeding checks moved an expert (`train/reseeded` > 0) out of the checks
-logged, and the collections' mean success in the re-seeding phase (the first half of training)
-split by when they were taken: at an update where a check had just run (a multiple of
-`reseed_every`, 100) and at the others, and the mean over the second half (no checks). With
-collections every 250 updates and checks every 100, the collections at multiples of 500 follow
-a check at once and the others come 50 updates after one.
+logged, and the collections' mean success in the re-seeding phase (the first `reseed_until`
+of training) split by when they were taken: at an update where a check had just run (a
+multiple of `reseed_every`; VDDConfig's default where a run did not re-seed) and at the others,
+and the mean over the rest of training (no checks). With collections every 250 updates and
+checks every 100, the collections at multiples of 500 follow a check at once and the others
+come 50 updates after one.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     p.add_argument("--experiment", required=True, help="the task's MLflow experiment name")
     p.add_argument("--since", default=None, help="only runs started on or after YYYY-MM-DD")
-    p.add_argument("--reseed-every", type=int, default=100,
-                   help="check interval where a run did not log vdd.reseed_every (or logged 0)")
     return p.parse_args(argv)
 
 
@@ -38,6 +37,8 @@ def mean(values: np.ndarray) -> str:
 def main(argv=None) -> int:
     args = parse(argv)
     from mlflow.tracking import MlflowClient
+
+    from distill import VDDConfig
 
     client = MlflowClient(tracking_uri=args.tracking_uri)
     exp = client.get_experiment_by_name(args.experiment)
@@ -62,9 +63,9 @@ def main(argv=None) -> int:
         success = np.array([m.value for m in hist])
         params = run.data.params
         total = int(params.get("vdd.iterations", 0)) or int(steps.max() + 250)
-        logged = int(params.get("vdd.reseed_every", args.reseed_every))
-        every = logged or args.reseed_every
-        until = float(params.get("vdd.reseed_until", 0.5)) * total
+        logged = int(params.get("vdd.reseed_every", VDDConfig.reseed_every))
+        every = logged or VDDConfig.reseed_every
+        until = float(params.get("vdd.reseed_until", VDDConfig.reseed_until)) * total
         checks = [m.value for m in client.get_metric_history(run.info.run_id, "train/reseeded")
                   if m.step % every == 0 and m.step <= until]
         first = steps <= until

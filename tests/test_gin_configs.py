@@ -108,4 +108,3 @@ def test_vdd_reseeds_only_where_a_bias_is_the_experts_place(path):
         algo, _ = method_settings(REPO / "gin" / path, method)
         assert algo.expert_init == "data", (path, method, algo.expert_init)
         assert (algo.reseed_every > 0) == (path == "toy2d.gin"), (path, method, algo)
-    gin.clear_config()
