@@ -108,3 +108,34 @@ def test_vdd_reseeds_only_where_a_bias_is_the_experts_place(path):
         algo, _ = method_settings(REPO / "gin" / path, method)
         assert algo.expert_init == "data", (path, method, algo.expert_init)
         assert (algo.reseed_every > 0) == (path == "toy2d.gin"), (path, method, algo)
+
+
+@pytest.mark.parametrize("path", ["cpu/aligning.gin", "smoke/aligning.gin"])
+def test_aligning_queries_both_teachers_scores_at_one_noise_range(path):
+    """On Aligning the CPU configs query DDPM's score (scaled: the data smoothed by noise of
+    std sqrt((1 - alpha_bar_t) / alpha_bar_t)) over BESO's sigma range: at Avoiding's t in 1..4
+    (std 0.21 at t = 1) VDD-DDPM scored 0.17 on seed 0, at t in 3..4 0.34 / 0.69 / 0.51 (README,
+    diagnosis 25); BESO's own query range was measured in diagnosis 24."""
+    from teachers import DDPMConfig
+    from teachers.schedules import cosine_alpha_bars
+
+    fields = DDPMConfig.__dataclass_fields__
+
+    def bound(name: str):
+        try:
+            return gin.query_parameter(f"DDPMConfig.{name}")
+        except ValueError:  # not bound: the dataclass default
+            return fields[name].default
+
+    gin.clear_config()
+    parse_gin([REPO / "gin" / path])
+    try:
+        lo, hi = gin.query_parameter("BESOScore.sigma_range")
+        t_lo, t_hi = gin.query_parameter("DDPMScore.t_range")
+        scaled = gin.query_parameter("DDPMScore.scale_input")
+        ab = cosine_alpha_bars(bound("num_train_steps"), bound("cosine_s"), bound("max_beta"))
+    finally:
+        gin.clear_config()
+    std = ((1 - ab) / ab).sqrt()
+    assert scaled, path
+    assert lo <= float(std[t_lo]) and float(std[t_hi]) <= 1.05 * hi, (path, std, (lo, hi))
