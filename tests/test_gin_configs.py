@@ -114,8 +114,8 @@ def test_vdd_reseeds_only_where_a_bias_is_the_experts_place(path):
 def test_aligning_queries_both_teachers_scores_at_one_noise_range(path):
     """On Aligning the CPU configs query DDPM's score (scaled: the data smoothed by noise of
     std sqrt((1 - alpha_bar_t) / alpha_bar_t)) over BESO's sigma range: at Avoiding's t in 1..4
-    (std 0.21 at t = 1) VDD-DDPM scored 0.17 on seed 0, at t in 3..4 0.34 / 0.69 / 0.51 (README,
-    diagnosis 25); BESO's own query range was measured in diagnosis 24."""
+    (std 0.21 at t = 1) VDD-DDPM scored 0.17 / 0.21 (seeds 0 / 1), at t in 3..4 0.34 / 0.69 /
+    0.51 (README, diagnosis 25); BESO's own query range was measured in diagnosis 24."""
     from teachers import DDPMConfig
     from teachers.schedules import cosine_alpha_bars
 
