@@ -116,16 +116,8 @@ def test_aligning_queries_both_teachers_scores_at_one_noise_range(path):
     std sqrt((1 - alpha_bar_t) / alpha_bar_t)) over BESO's sigma range: at Avoiding's t in 1..4
     (std 0.21 at t = 1) VDD-DDPM scored 0.17 / 0.21 (seeds 0 / 1), at t in 3..4 0.34 / 0.69 /
     0.51 (README, diagnosis 25); BESO's own query range was measured in diagnosis 24."""
-    from teachers import DDPMConfig
+    from bench.teacher_store import teacher_configs
     from teachers.schedules import cosine_alpha_bars
-
-    fields = DDPMConfig.__dataclass_fields__
-
-    def bound(name: str):
-        try:
-            return gin.query_parameter(f"DDPMConfig.{name}")
-        except ValueError:  # not bound: the dataclass default
-            return fields[name].default
 
     gin.clear_config()
     parse_gin([REPO / "gin" / path])
@@ -133,9 +125,10 @@ def test_aligning_queries_both_teachers_scores_at_one_noise_range(path):
         lo, hi = gin.query_parameter("BESOScore.sigma_range")
         t_lo, t_hi = gin.query_parameter("DDPMScore.t_range")
         scaled = gin.query_parameter("DDPMScore.scale_input")
-        ab = cosine_alpha_bars(bound("num_train_steps"), bound("cosine_s"), bound("max_beta"))
+        ddpm, _ = teacher_configs("ddpm", Benchmark().task)
     finally:
         gin.clear_config()
+    ab = cosine_alpha_bars(ddpm.num_train_steps, ddpm.cosine_s, ddpm.max_beta)
     std = ((1 - ab) / ab).sqrt()
     assert scaled, path
     assert lo <= float(std[t_lo]) and float(std[t_hi]) <= 1.05 * hi, (path, std, (lo, hi))
