@@ -12,6 +12,8 @@ the demonstrations is printed once as the floor). `--algo em` fits the same MoE 
 demonstrations instead (the control: what the student architecture learns from the data).
 `--visited-share 0.5` turns on VDD's on-policy expert steps (`VDDConfig.visited_share`); the
 success of each collection's rollouts is printed as it happens (`train/visited_success`).
+`--init-student DIR` continues from a saved student (its own size and normalisers; the size
+flags are then ignored) with a fresh optimiser, e.g. to try a score setting on trained experts.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--demos", type=int, default=0)
     p.add_argument("--demo-dart", type=float, default=0.0,
                    help="the teacher's data: DART noise of the demonstrations (Avoiding: 0.0015)")
+    p.add_argument("--init-student", default="",
+                   help="VDD: start from this saved student (its experts as they are) instead "
+                        "of a fresh one on k-means++ picks")
     p.add_argument("--out", default="outputs/study/vdd")
     p.add_argument("--cache", default="outputs/cache")
     p.set_defaults(chunk=1, execute=1)  # the student acts one step at a time (shared evaluate)
@@ -84,19 +89,24 @@ def main(argv=None) -> None:
     score = (DDPMScore(teacher, tuple(args.t_range), scale_input=args.scale_input)
              if args.kind == "ddpm"
              else BESOScore(teacher, tuple(args.sigma_range)))
-    policy = MoEPolicy(MoEConfig(obs_dim=task.obs_dim, action_dim=task.action_dim,
-                                 window=teacher.config.window, num_experts=8, n_layer=args.layers,
-                                 n_head=args.heads, n_embd=args.embd, obs_motion=args.motion))
-    policy.obs_normalizer.load_state_dict(teacher.obs_normalizer.state_dict())
-    policy.action_normalizer.load_state_dict(teacher.action_normalizer.state_dict())
-    policy.fit_motion(data["obs"])
+    if args.init_student:  # a trained student: its normalisers and motion scale come with it
+        policy = MoEPolicy.load(args.init_student)
+    else:
+        policy = MoEPolicy(MoEConfig(obs_dim=task.obs_dim, action_dim=task.action_dim,
+                                     window=teacher.config.window, num_experts=8,
+                                     n_layer=args.layers, n_head=args.heads, n_embd=args.embd,
+                                     obs_motion=args.motion))
+        policy.obs_normalizer.load_state_dict(teacher.obs_normalizer.state_dict())
+        policy.action_normalizer.load_state_dict(teacher.action_normalizer.state_dict())
+        policy.fit_motion(data["obs"])
     obs, act = torch.as_tensor(data["obs"]), torch.as_tensor(data["actions"])
     if args.algo == "vdd":
         cfg = VDDConfig(iterations=args.iterations, batch_size=args.batch, lr=args.lr,
                         gating_lr=args.lr, num_samples=args.samples,
                         reseed_every=args.reseed_every, visited_share=args.visited_share,
                         visited_every=args.visited_every,
-                        visited_rollouts=args.visited_rollouts)
+                        visited_rollouts=args.visited_rollouts,
+                        expert_init="random" if args.init_student else "data")
         algo = VDD(policy, score, cfg, init_actions=act)
     else:
         cfg = EMConfig(iterations=args.iterations, batch_size=args.batch, lr=args.lr,

@@ -25,7 +25,7 @@ def test_every_vdd_method_has_a_published_variant_and_both_are_labelled():
         assert (published.base, published.teacher, published.algorithm) == (
             base, ours.teacher, ours.algorithm)
         assert published.overrides == {"expert_init": "random", "reseed_every": 0,
-                                       "visited_share": 0.0}
+                                       "visited_share": 0.0, "query_min_weight": 0.0}
         assert ours.overrides == {} and ours.base is None
     assert sum(name.endswith("_published") for name in table) == 3
 
@@ -35,6 +35,7 @@ def test_a_variant_takes_its_base_bindings_then_its_own_then_the_fixed_settings(
                    "vdd_beso_published/VDDConfig.cmp_steps = 1",
                    "vdd_beso_published/VDDConfig.reseed_every = 50",
                    "vdd_beso/VDDConfig.visited_share = 0.5",
+                   "vdd_beso/VDDConfig.query_min_weight = 0.001",
                    "student/MoEConfig.n_embd = 16",
                    "student/vdd_beso/MoEConfig.num_experts = 3",
                    "student/vdd_beso_published/MoEConfig.gating = 'uniform'"])
@@ -44,9 +45,9 @@ def test_a_variant_takes_its_base_bindings_then_its_own_then_the_fixed_settings(
     assert isinstance(published, VDDConfig)
     assert (ours.lr, ours.num_samples, ours.cmp_steps, ours.expert_init) == (0.5, 8, 2, "data")
     assert (published.lr, published.num_samples, published.cmp_steps) == (0.5, 8, 1)
-    assert ours.visited_share == 0.5
-    assert (published.expert_init, published.reseed_every, published.visited_share) == (
-        "random", 0, 0.0)  # fixed wins: our additions stay off
+    assert (ours.visited_share, ours.query_min_weight) == (0.5, 0.001)
+    assert (published.expert_init, published.reseed_every, published.visited_share,
+            published.query_min_weight) == ("random", 0, 0.0, 0.0)  # fixed wins: ours stay off
 
     class Task:
         obs_dim, action_dim, window = 3, 2, 1

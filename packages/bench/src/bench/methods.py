@@ -11,8 +11,8 @@ A method is what one row of the results shows:
   IMC) gives `<stem>` (teacher "none").
 `VARIANTS` adds fixed-setting variants of every method of an algorithm: VDD as published
 (`<method>_published`: random expert init, no re-seeding, no on-policy expert steps,
-everything else equal) beside ours, each labelled as such ("VDD-BESO (ours)", "VDD-BESO
-(published)").
+no gated queries, everything else equal) beside ours, each labelled as such ("VDD-BESO
+(ours)", "VDD-BESO (published)").
 
 gin configures each student method's algorithm under a scope of its own name
 (`vdd_beso/VDDConfig.num_samples = ...`, `cd/CDConfig.iterations = ...`; unscoped bindings
@@ -64,10 +64,12 @@ class Method:
 # (algorithm, name suffix, label tag, base label tag, description, fixed algorithm settings):
 # every method of the algorithm gets a variant `<method>_<suffix>`, and both are labelled
 # (VDD as published: none of our additions, whatever the base's bindings say: no data start,
-# no re-seeding, no on-policy expert steps)
+# no re-seeding, no on-policy expert steps, every expert's samples scored)
 VARIANTS = (("vdd", "published", "published", "ours",
-             "as published: random expert init, no re-seeding, no on-policy expert steps",
-             {"expert_init": "random", "reseed_every": 0, "visited_share": 0.0}),)
+             "as published: random expert init, no re-seeding, no on-policy expert steps, "
+             "no gated queries",
+             {"expert_init": "random", "reseed_every": 0, "visited_share": 0.0,
+              "query_min_weight": 0.0}),)
 
 
 def _tagged(label: str, tag: str) -> str:

@@ -27,6 +27,13 @@ rollouts visited: `bench.visited`), and from then on the first expert step of ea
 demonstration states miss the teacher on the states the student reaches (README, "Rod tasks:
 diagnosis", item 16); the teacher's score there is sound, so the experts are trained there too.
 
+Optional, off by default (`query_min_weight = 0`): gated teacher queries. The loss weighs each
+expert's terms at a state by q(z|s), and a trained gating gives most experts ~0 at most states;
+with `query_min_weight = w` the teacher scores the samples of a (state, expert) pair with
+q(z|s) >= w always and of any other with probability q(z|s) / w, reweighted so that the loss
+stays an unbiased estimate of the full one (`distill.query_gate`). While re-seeding runs, every
+pair is queried (its misfit check reads every score).
+
 Shapes: B batch, T window, O obs, A action, Z experts, V samples per expert.
 """
 
@@ -40,6 +47,7 @@ import torch
 
 from distill.checks import check_positive_int
 from distill.mixture import Batch, MixtureAlgorithm, MixtureStats, check_mixture_config
+from distill.query_gate import gate_pairs
 from distill.reseed import (MISFIT_MAX, UnexplainedPool, climb_to_mode, far_from_every_expert,
                             initial_stds, score_misfit)
 from distill.score import ScoreAdapter
@@ -72,6 +80,7 @@ class VDDConfig:
     visited_every: int = 250  # updates between two collections of the student's rollouts
     visited_rollouts: int = 32  # rollouts per collection
     visited_capacity: int = 200_000  # visited windows kept (the newest)
+    query_min_weight: float = 0.0  # pairs with q(z|s) below it queried by chance; 0 off
 
     def __post_init__(self) -> None:
         check_mixture_config(self)
@@ -91,6 +100,10 @@ class VDDConfig:
             )
         if not 0.0 < self.reseed_below <= 1.0:
             raise ValueError(f"{name}.reseed_below must lie in (0, 1], got {self.reseed_below!r}")
+        w = self.query_min_weight
+        if isinstance(w, bool) or not (isinstance(w, (int, float)) and 0 <= w < 1):
+            raise ValueError(f"{name}.query_min_weight must lie in [0, 1) (0 = off), got "
+                             f"{self.query_min_weight!r}")
         if not self.reseed_margin > 0.0:
             raise ValueError(f"{name}.reseed_margin must be > 0, got {self.reseed_margin!r}")
 
@@ -108,6 +121,7 @@ class VDDStats(MixtureStats):
     reseeded: int  # experts moved this iteration
     narrowed: int = 0  # straddling experts narrowed this iteration
     visited: int = 0  # windows of the student's own rollouts kept (visited_share > 0)
+    queried: float = 1.0  # share of (state, expert) pairs whose samples the teacher scored
 
 
 class VDD(MixtureAlgorithm):
@@ -158,6 +172,7 @@ class VDD(MixtureAlgorithm):
             own = self.policy.obs_normalizer.normalize(self.visited.sample(k))
             expert_obs[0] = torch.cat([own, expert_obs[0][k:]])
         expert = [self._expert_step(obs) for obs in expert_obs]
+        queried = sum(e[2] for e in expert) / len(expert)
         gating_loss, gating_entropy = self._gating_step(*normed[-1])
         reseeded, narrowed = self._maybe_reseed(normed)
         lr = self.finish_iteration()
@@ -170,24 +185,22 @@ class VDD(MixtureAlgorithm):
             reseeded=reseeded,
             narrowed=narrowed,
             visited=len(self.visited),
+            queried=float(queried),
         )
 
-    def _expert_step(self, obs_BTO: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _expert_step(self, obs_BTO: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One expert step; returns (loss, mean expert entropy, share of pairs queried)."""
         c = self.config
         mix = self.policy(obs_BTO)
         a_BTZVA = mix.rsample_experts(c.num_samples)
-        B, T, Z, V, A = a_BTZVA.shape
-        with torch.no_grad():  # teacher score at every sample, as (B*Z*V) windows
-            query = a_BTZVA.detach().permute(0, 2, 3, 1, 4).reshape(B * Z * V, T, A)
-            grouped = getattr(self.teacher, "score_grouped", None)
-            if grouped is not None:  # one observation row per Z*V query rows (no copies)
-                score = grouped(query, obs_BTO)
-            else:
-                obs_q = obs_BTO[:, None, None].expand(B, Z, V, T, obs_BTO.shape[-1])
-                score = self.teacher.score(query, obs_q.reshape(B * Z * V, T, -1))
-            score_BTZVA = score.reshape(B, Z, V, T, A).permute(0, 3, 1, 2, 4)
-        surrogate_BTZV = (score_BTZVA * a_BTZVA).sum(-1)
         det = mix.detach()
+        weights_BTZ = det.weights
+        keep_BZ = None  # (state, expert) pairs worth a teacher query; None: all of them
+        if c.query_min_weight and not self._reseeding_now():  # re-seeding reads every score
+            keep_BZ, weights_BTZ = gate_pairs(weights_BTZ, c.query_min_weight)
+        score_BTZVA = self._teacher_score(a_BTZVA.detach(), obs_BTO, keep_BZ)
+        surrogate_BTZV = (score_BTZVA * a_BTZVA).sum(-1)
         if self._reseeding_now():
             misfit = score_misfit(det, a_BTZVA.detach(), score_BTZVA)
             self._misfit_sum = misfit if self._misfit_sum is None else self._misfit_sum + misfit
@@ -198,9 +211,35 @@ class VDD(MixtureAlgorithm):
         log_resp_BTZV = own_BTZV - torch.logsumexp(log_joint, dim=-1)
         entropy_BTZ = mix.entropies()
         per_expert_BTZ = (surrogate_BTZV + log_resp_BTZV).mean(-1) + entropy_BTZ
-        loss = -(det.weights * per_expert_BTZ).sum(-1).mean()
+        loss = -(weights_BTZ * per_expert_BTZ).sum(-1).mean()
         self.step(expert_loss=loss)
-        return loss.detach(), entropy_BTZ.detach().mean()
+        queried = torch.ones(()) if keep_BZ is None else keep_BZ.float().mean()
+        return loss.detach(), entropy_BTZ.detach().mean(), queried
+
+    @torch.no_grad()
+    def _teacher_score(self, a_BTZVA: torch.Tensor, obs_BTO: torch.Tensor,
+                       keep_BZ: torch.Tensor | None) -> torch.Tensor:
+        """The teacher's score at every sample (B, T, Z, V, A); with `keep_BZ`, only the samples
+        of the kept (state, expert) pairs are queried and the rest are left at 0 (their loss
+        weights are 0: `distill.query_gate`)."""
+        B, T, Z, V, A = a_BTZVA.shape
+        query_BZVTA = a_BTZVA.permute(0, 2, 3, 1, 4)
+        grouped = getattr(self.teacher, "score_grouped", None)
+        if keep_BZ is None:
+            rows, obs_rows, G = query_BZVTA.reshape(B * Z * V, T, A), obs_BTO, Z * V
+        else:
+            b, z = keep_BZ.nonzero(as_tuple=True)
+            rows, obs_rows, G = query_BZVTA[b, z].reshape(-1, T, A), obs_BTO[b], V
+        if grouped is not None:  # one observation row per G query rows (no copies)
+            score = grouped(rows, obs_rows)
+        else:
+            score = self.teacher.score(rows, obs_rows.repeat_interleave(G, dim=0))
+        if keep_BZ is None:
+            score_BZVTA = score.reshape(B, Z, V, T, A)
+        else:
+            score_BZVTA = a_BTZVA.new_zeros(B, Z, V, T, A)
+            score_BZVTA[b, z] = score.reshape(-1, V, T, A)
+        return score_BZVTA.permute(0, 3, 1, 2, 4)
 
     def _gating_step(self, obs_BTO: torch.Tensor, actions_BTA: torch.Tensor
                      ) -> tuple[torch.Tensor | float, torch.Tensor | float]:
