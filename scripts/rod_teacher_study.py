@@ -52,7 +52,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--cosine", action="store_true", help="cosine lr decay to 0.1 lr")
     p.add_argument("--eval-at", type=int, nargs="*", default=[])
-    p.add_argument("--rollouts", type=int, default=48)
+    p.add_argument("--rollouts", type=int, default=48, help="rollouts per context")
     p.add_argument("--contexts", type=int, default=0, help="0: the task's evaluation contexts")
     p.add_argument("--eval-seed", type=int, default=500)
     p.add_argument("--seed", type=int, default=0, help="teacher training seed")

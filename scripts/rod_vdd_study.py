@@ -56,8 +56,10 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--scale-input", action="store_true",
                    help="DDPMScore(scale_input=True): query x_t = sqrt(alpha_bar) a")
     p.add_argument("--eval-at", type=int, nargs="*", default=[])
-    p.add_argument("--rollouts", type=int, default=96)
-    p.add_argument("--contexts", type=int, default=0)
+    p.add_argument("--rollouts", type=int, default=96, help="rollouts per context")
+    p.add_argument("--contexts", type=int, default=0,
+                   help="0: the task's evaluation contexts (Avoiding 1; Aligning and Pushing "
+                        "60, so pass --contexts 24 --rollouts 4 for the CPU configs' 96)")
     p.add_argument("--eval-seed", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--demos", type=int, default=0)
