@@ -72,7 +72,7 @@ def test_unused_experts_are_not_queried_and_used_ones_get_the_same_step():
         torch.manual_seed(1)
         stats = algo.update(batch)
         rows[w], means[w] = score.rows, policy.experts.mean_out.bias.detach()
-        assert stats.queried == pytest.approx(1.0 if w == 0 else 2 / 3)
+        assert float(stats.queried) == pytest.approx(1.0 if w == 0 else 2 / 3)
         moved = (means[w] - before).abs().reshape(3, 2).amax(-1)
         assert bool((moved[:2] > 0).all())
         assert (moved[2] > 0) == (w == 0)  # gated: expert 2 gets no gradient at all
@@ -84,7 +84,7 @@ def test_unused_experts_are_not_queried_and_used_ones_get_the_same_step():
 def test_every_expert_is_queried_while_reseeding_runs():
     """Re-seeding's misfit check reads every expert's score, so the gate waits for its end."""
     policy, score, algo, batch = build(1e-3, reseed_every=100, iterations=4)
-    queried = [algo.update(batch).queried for _ in range(4)]
+    queried = [float(algo.update(batch).queried) for _ in range(4)]
     assert queried == [1.0, 1.0, pytest.approx(2 / 3), pytest.approx(2 / 3)]
 
 

@@ -185,11 +185,11 @@ class VDD(MixtureAlgorithm):
             reseeded=reseeded,
             narrowed=narrowed,
             visited=len(self.visited),
-            queried=float(queried),
+            queried=queried,
         )
 
     def _expert_step(self, obs_BTO: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | float]:
         """One expert step; returns (loss, mean expert entropy, share of pairs queried)."""
         c = self.config
         mix = self.policy(obs_BTO)
@@ -213,7 +213,7 @@ class VDD(MixtureAlgorithm):
         per_expert_BTZ = (surrogate_BTZV + log_resp_BTZV).mean(-1) + entropy_BTZ
         loss = -(weights_BTZ * per_expert_BTZ).sum(-1).mean()
         self.step(expert_loss=loss)
-        queried = torch.ones(()) if keep_BZ is None else keep_BZ.float().mean()
+        queried = 1.0 if keep_BZ is None else keep_BZ.float().mean()  # stays on the device
         return loss.detach(), entropy_BTZ.detach().mean(), queried
 
     @torch.no_grad()
