@@ -243,7 +243,8 @@ def build_student(method: Method, task, dataset: dict[str, np.ndarray], seed: in
     inputs = StudentInputs(
         config=algo_cfg, dataset=dataset, student=student,
         teacher=teacher.policy if teacher is not None else None,
-        score=score_adapter(teacher) if teacher is not None and spec.source == "score" else None,
+        score=(score_adapter(teacher.kind, teacher.policy)
+               if teacher is not None and spec.source == "score" else None),
         target=task.target if method.teacher == "analytic" else None,
         encoder_from_teacher=encoder.from_teacher, freeze_encoder=encoder.freeze,
         device=device)

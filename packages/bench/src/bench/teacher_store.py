@@ -195,7 +195,7 @@ def sweep_stale_trainings(cache_dir: str | Path) -> list[Path]:
     return removed
 
 
-def score_adapter(teacher: TrainedTeacher):
-    """The teacher's score adapter, its noise range read under gin scope `teacher.kind`."""
-    with gin.config_scope(teacher.kind):
-        return configurable(TEACHERS[teacher.kind].score)(teacher.policy)
+def score_adapter(kind: str, policy: DiffusionPolicy):
+    """A trained teacher policy's score adapter, its noise range read under gin scope `kind`."""
+    with gin.config_scope(kind):
+        return configurable(TEACHERS[kind].score)(policy)

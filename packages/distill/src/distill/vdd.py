@@ -196,12 +196,13 @@ class VDD(MixtureAlgorithm):
         a_BTZVA = mix.rsample_experts(c.num_samples)
         det = mix.detach()
         weights_BTZ = det.weights
+        reseeding = self._reseeding_now()
         keep_BZ = None  # (state, expert) pairs worth a teacher query; None: all of them
-        if c.query_min_weight and not self._reseeding_now():  # re-seeding reads every score
+        if c.query_min_weight and not reseeding:  # re-seeding's misfit reads every score
             keep_BZ, weights_BTZ = gate_pairs(weights_BTZ, c.query_min_weight)
         score_BTZVA = self._teacher_score(a_BTZVA.detach(), obs_BTO, keep_BZ)
         surrogate_BTZV = (score_BTZVA * a_BTZVA).sum(-1)
-        if self._reseeding_now():
+        if reseeding:
             misfit = score_misfit(det, a_BTZVA.detach(), score_BTZVA)
             self._misfit_sum = misfit if self._misfit_sum is None else self._misfit_sum + misfit
             self._misfit_count += 1
