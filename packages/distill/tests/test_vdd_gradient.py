@@ -12,6 +12,7 @@ and a learned, non-uniform gating, so every responsibility is far from 0 and 1.
 """
 
 import numpy as np
+import pytest
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
@@ -89,3 +90,26 @@ def _relative_error(seed: int) -> float:
 def test_expert_gradient_matches_the_reparameterised_kl_gradient():
     errors = [_relative_error(seed) for seed in (0, 1)]
     assert max(errors) < 0.05, errors
+
+
+def test_logged_expert_loss_does_not_carry_the_surrogate_value():
+    """The score enters only the gradient: a score 1000x larger leaves the logged expert loss
+    where it was (score . a at a far sample once sent it to -100s) and changes the gradient."""
+    policy, _, algo = _setup(0)
+    obs = torch.zeros(256, 1, 1)
+    losses, grads = [], []
+    for factor in (1.0, 1000.0):
+        original = VDD._teacher_score.__get__(algo)
+        algo._teacher_score = lambda a, o, keep, f=factor, g=original: f * g(a, o, keep)
+        policy.zero_grad(set_to_none=True)
+        losses.append(_vdd_loss(algo, obs, seed=7))
+        grads.append(_expert_grads(policy))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    assert (grads[1] - grads[0]).norm() > 10 * grads[0].norm()
+
+
+def _vdd_loss(algo, obs, seed: int) -> float:
+    """The expert loss VDD's step would log, after a bare backward."""
+    algo.step = lambda expert_loss=None, gating_loss=None: expert_loss.backward()
+    torch.manual_seed(seed)
+    return float(algo._expert_step(obs)[0])

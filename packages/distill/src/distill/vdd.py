@@ -5,7 +5,9 @@ The teacher is reached only through a score adapter. Per iteration:
   loss = -sum_z q(z|s) [ mean_v( score . a_v + log q~(z | a_v, s) ) + H[N_z] ], where the
   surrogate score . a_v has gradient score^T da/dtheta and log q~ (the responsibility of the
   sampling expert) is evaluated with detached mixture parameters, so its gradient flows only
-  through the sample;
+  through the sample; the surrogate enters as score . (a_v - sg(a_v)), value 0, so the logged
+  `expert_loss` is -sum_z q(z|s) [mean_v log q~ + H[N_z]] (the teacher's log density, the
+  rest of the KL, has no value to log);
 - one gating step: soft cross-entropy to the responsibilities of *dataset* actions.
 
 Beyond the paper (both on by default, both switchable off for the published behaviour):
@@ -201,7 +203,9 @@ class VDD(MixtureAlgorithm):
         if c.query_min_weight and not reseeding:  # re-seeding's misfit reads every score
             keep_BZ, weights_BTZ = gate_pairs(weights_BTZ, c.query_min_weight)
         score_BTZVA = self._teacher_score(a_BTZVA.detach(), obs_BTO, keep_BZ)
-        surrogate_BTZV = (score_BTZVA * a_BTZVA).sum(-1)
+        # gradient score^T da/dtheta, value 0: the logged loss is the part of the objective
+        # that has a value (log pi is unknown), not score . a, which spikes at far samples
+        surrogate_BTZV = (score_BTZVA * (a_BTZVA - a_BTZVA.detach())).sum(-1)
         if reseeding:
             misfit = score_misfit(det, a_BTZVA.detach(), score_BTZVA)
             self._misfit_sum = misfit if self._misfit_sum is None else self._misfit_sum + misfit
