@@ -132,3 +132,19 @@ def test_aligning_queries_both_teachers_scores_at_one_noise_range(path):
     std = ((1 - ab) / ab).sqrt()
     assert scaled, path
     assert lo <= float(std[t_lo]) and float(std[t_hi]) <= 1.05 * hi, (path, std, (lo, hi))
+
+
+@pytest.mark.parametrize("path, method, iterations", [
+    ("cpu/avoiding.gin", "vdd_beso", 4000), ("cpu/avoiding.gin", "vdd_ddpm", 4000),
+    ("cpu/aligning.gin", "vdd_beso", 9000)])
+def test_gated_vdd_spends_its_saving_on_updates_and_published_vdd_never_gates(
+        path, method, iterations):
+    """Where VDD (ours) gates its teacher queries it runs more updates (README, diagnosis 26,
+    27: the gate alone, at the ungated count, scored lower); its published variant keeps the
+    task's 1000 ungated updates."""
+    from bench.methods import method_settings
+
+    ours, _ = method_settings(REPO / "gin" / path, method)
+    published, _ = method_settings(REPO / "gin" / path, f"{method}_published")
+    assert (ours.query_min_weight, ours.iterations) == (0.01, iterations), (path, ours)
+    assert (published.query_min_weight, published.iterations) == (0.0, 1000), (path, published)
