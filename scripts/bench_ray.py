@@ -6,9 +6,9 @@ metrics are compared. A benchmark, not a test: run it on an otherwise idle machi
     python scripts/bench_ray.py                     # gin/toy2d.gin, seeds 0 1 2
     python scripts/bench_ray.py --tiny              # seconds-long budgets: checks the script
     python scripts/bench_ray.py --gin gin/cpu/avoiding.gin --seeds 0 1 \
-        -b 'vdd_beso/VDDConfig.iterations = 500' -b 'vdd_ddpm/VDDConfig.iterations = 500'
+        -b 'VDDConfig.iterations = 500'
 
-(A config's method-scoped binding, such as gin/cpu/avoiding.gin's `vdd_beso/VDDConfig.iterations`,
+(A config's method-scoped binding, such as gin/cpu/aligning.gin's `vdd_beso/VDDConfig.iterations`,
 wins over an unscoped `-b`: override it under the same scope.)
 """
 

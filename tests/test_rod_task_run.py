@@ -20,8 +20,6 @@ def test_avoiding_end_to_end_and_reproducible(mlflow_uri, tmp_path, capsys):
             "-b", "RolloutTask.num_envs = 2", "-b", "Benchmark.videos = 1",
             "--executor", "local",  # the config's Ray: tests/test_ray_executor.py
             "-b", "TeacherTrainingConfig.iterations = 20", "-b", "VDDConfig.iterations = 4",
-            # the config's own VDD budget is scoped to each method, so it is overridden so too
-            "-b", "vdd_beso/VDDConfig.iterations = 4", "-b", "vdd_ddpm/VDDConfig.iterations = 4",
             "-b", "VDDConfig.batch_size = 16", "-b", "DDPMConfig.num_steps = 2",
             "-b", "vdd_beso/VDDConfig.visited_share = 0.5",  # on-policy expert steps
             "-b", "VDDConfig.visited_every = 2", "-b", "VDDConfig.visited_rollouts = 2",
