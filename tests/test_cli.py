@@ -52,6 +52,24 @@ def test_dry_run_prints_plan_and_operative_config_and_trains_nothing(mlflow_uri,
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_an_unscoped_binding_a_scoped_one_overrides_is_named(mlflow_uri, tmp_path, capsys):
+    """gin's scoped binding wins over an unscoped -b: the user is told which methods it misses
+    and what to bind instead; a scoped -b, or a method the config does not scope, gets no note."""
+    def notes(methods, binding):
+        code = main(["run", "--dry-run", "--gin", "gin/cpu/aligning.gin", "--methods", *methods,
+                     "--output-dir", str(tmp_path / "out"), "-b", binding])
+        assert code == 0
+        return [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+
+    (note,) = notes(["vdd_beso", "cd"], "VDDConfig.iterations = 500")
+    assert "does not reach vdd_beso:" in note and "VDDConfig.iterations = 9000" in note
+    assert "bind 'vdd_beso/VDDConfig.iterations'" in note
+    assert len(notes(["vdd_beso", "vdd_ddpm"], "VDDConfig.iterations = 500")) == 2
+    assert notes(["vdd_beso"], "vdd_beso/VDDConfig.iterations = 500") == []
+    assert notes(["vdd_beso"], "VDDConfig.lr = 1e-4") == []  # nothing scoped binds it
+    assert notes(["cd"], "VDDConfig.iterations = 500") == []
+
+
 def test_dry_run_refuses_an_unknown_method_in_one_line(mlflow_uri, capsys):
     code = main(["run", "--dry-run", "--gin", "gin/avoiding.gin", "--methods", "vdd_nope"])
     err = capsys.readouterr().err

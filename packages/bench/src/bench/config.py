@@ -11,7 +11,7 @@ import gin
 
 from bench.errors import ConfigError
 
-__all__ = ["parse_gin", "GIN_DIR"]
+__all__ = ["parse_gin", "shadowed_bindings", "GIN_DIR"]
 
 GIN_DIR = Path(__file__).resolve().parents[4] / "gin"  # the repository's gin/ (editable install)
 
@@ -130,3 +130,39 @@ def parse_gin(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> None
     finally:
         logging.disable(logging.NOTSET)
     check_bindings()
+
+
+def shadowed_bindings(bindings: Sequence[str], methods: Sequence[str]) -> list[str]:
+    """After `parse_gin`: a note for each unscoped binding in `bindings` (the user's `-b`) that a
+    config's scoped binding of the same parameter overrides for a method in `methods` (its
+    base's scope included, or a teacher kind), with another value. gin's scoped binding wins over an unscoped one whatever
+    the order, so `-b "VDDConfig.iterations = 500"` does not reach a method whose config binds
+    `vdd_beso/VDDConfig.iterations`; the note says which scope to bind instead."""
+    from bench.methods import method_table
+    from teachers import TEACHERS
+
+    table = method_table()
+    bases = {table[m].base for m in methods if m in table and table[m].base}
+    reached = {*methods, *bases, *TEACHERS}  # a variant reads its base's scope too
+    notes = []
+    for binding in bindings:
+        key = binding.partition("=")[0].strip()
+        if "/" in key or "." not in key:
+            continue
+        selector, param = key.rsplit(".", 1)
+        try:
+            full = gin.config._REGISTRY.get_match(selector).selector
+        except Exception:  # noqa: BLE001  (not a configurable: parse_gin has said so)
+            continue
+        for (scope, sel), params in gin.config._CONFIG.items():
+            if sel != full or not scope or param not in params \
+                    or scope.split("/")[-1] not in reached:
+                continue
+            unscoped = gin.config._CONFIG.get(("", full), {}).get(param)
+            if params[param] == unscoped:
+                continue
+            notes.append(f"-b '{binding.strip()}' does not reach {scope}: the config binds "
+                         f"{scope}/{selector.split('.')[-1]}.{param} = {params[param]!r}, "
+                         f"which wins; bind '{scope}/{selector.split('.')[-1]}.{param}' "
+                         "to change it there")
+    return notes

@@ -85,6 +85,10 @@ def _settings(args):
         benchmark = Benchmark()
     except (ValueError, TypeError, RuntimeError) as e:  # gin errors and config __post_init__
         raise ConfigError(str(e)) from e
+    from bench.config import shadowed_bindings
+
+    for note in shadowed_bindings(args.binding, benchmark.methods):
+        print(f"[bench] note: {note}", file=sys.stderr)
     if benchmark.executor == "local":  # here, before any work (Ray workers resolve their own)
         benchmark.torch_device()
     import gin
