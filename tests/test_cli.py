@@ -68,6 +68,8 @@ def test_an_unscoped_binding_a_scoped_one_overrides_is_named(mlflow_uri, tmp_pat
     assert notes(["vdd_beso"], "vdd_beso/VDDConfig.iterations = 500") == []
     assert notes(["vdd_beso"], "VDDConfig.lr = 1e-4") == []  # nothing scoped binds it
     assert notes(["cd"], "VDDConfig.iterations = 500") == []
+    (note,) = notes(["em_gpt"], "MoEConfig.num_experts = 4")  # rod_task.gin: student/...
+    assert "does not reach student:" in note
 
 
 def test_dry_run_refuses_an_unknown_method_in_one_line(mlflow_uri, capsys):

@@ -143,7 +143,8 @@ def shadowed_bindings(bindings: Sequence[str], methods: Sequence[str]) -> list[s
 
     table = method_table()
     bases = {table[m].base for m in methods if m in table and table[m].base}
-    reached = {*methods, *bases, *TEACHERS}  # a variant reads its base's scope too
+    # a variant reads its base's scope too; `student/...` reaches every method's MoE
+    reached = {"student", *methods, *bases, *TEACHERS}
     notes = []
     for binding in bindings:
         key = binding.partition("=")[0].strip()
