@@ -111,6 +111,18 @@ def test_eval_refuses_what_is_not_a_checkpoint_or_does_not_fit(tmp_path, capsys)
     assert "no shipped config for task 'nope'" in capsys.readouterr().err
 
 
+def test_eval_refuses_greedy_where_there_is_no_expert_to_pick(tmp_path, capsys):
+    """--greedy picks a MoE's most likely expert in rollouts; the toy is scored by samples of
+    the whole mixture, so there it is refused in one line, as for any non-MoE checkpoint."""
+    from moe import MoEConfig, MoEPolicy
+
+    MoEPolicy(MoEConfig(obs_dim=1, action_dim=2, window=1, n_layer=1, n_head=1, n_embd=8,
+                        num_experts=2)).save(tmp_path / "moe")
+    assert main(["eval", str(tmp_path / "moe"), "--task", "toy2d", "--greedy"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--greedy applies to MoE policies on rollout tasks" in err
+
+
 def test_data_describes_the_toy_dataset(capsys):
     assert main(["data", "--task", "toy2d", "--seed", "3"]) == 0
     assert "4096 demonstrations (seed 3), generated in memory" in capsys.readouterr().out

@@ -3,9 +3,12 @@ cached demonstrations, both teachers trained, every method trained or sampled, p
 rollouts, success/entropy/timing in MLflow, videos, the paper-layout table; a second
 invocation reuses data and teachers and reproduces every method's rollout metrics."""
 
+import json
+
 import gin
 from mlflow.tracking import MlflowClient
 
+from bench.cli import main as cli
 from bench.run import main
 
 ALL = ['ddpm', 'beso', 'ddpm_1', 'beso_1', 'cd', 'ctm', 'vdd_ddpm', 'vdd_beso', 'em_gpt',
@@ -73,6 +76,15 @@ def test_avoiding_end_to_end_and_reproducible(mlflow_uri, tmp_path, capsys):
     assert "train/visited_windows" not in vdd_run.data.metrics
     videos = [a.path for a in client.list_artifacts(vdd_run.info.run_id, "videos")]
     assert len(videos) == 1 and videos[0].endswith(".gif")
+
+    # a saved student, greedy: Avoiding has no randomisation, so its rollouts are one
+    checkpoint = next((tmp_path / "out" / "avoiding").glob("*/vdd_beso-seed0/checkpoint"))
+    summary = tmp_path / "greedy.json"
+    assert cli(["eval", str(checkpoint), "--gin", "gin/cpu/avoiding.gin", "--greedy",
+                "--serial", "-b", "RolloutTask.eval_rollouts = 4", "--json", str(summary)]) == 0
+    metrics = json.loads(summary.read_text())["metrics"]
+    assert metrics["eval/rollouts"] == 4 and metrics["eval/entropy"] == 0.0
+    assert metrics["eval/modes_seen"] <= 1
 
 
 def test_kitchen_through_the_entry_point(mlflow_uri, tmp_path, capsys):

@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="evaluation seed (default 0)")
     ev.add_argument("--num-steps", type=int, help="diffusion policies: sampling steps")
     ev.add_argument("--samples", type=int, help="toy: samples drawn (Benchmark.eval_samples)")
+    ev.add_argument("--greedy", action="store_true",
+                    help="MoE policies on rollout tasks: act with each step's most likely "
+                         "expert instead of a sampled one")
     ev.add_argument("--serial", action="store_true", help="roll out in this process")
     ev.add_argument("--device", metavar="DEVICE",
                     help="auto (default: Benchmark.device), cpu, cuda or cuda:N")
@@ -197,6 +200,13 @@ def _eval(args) -> int:
     if act and not hasattr(policy.config, "num_steps"):
         return _error(f"--num-steps applies to diffusion policies; {args.checkpoint} holds a "
                       f"{type(policy).__name__}", 2)
+    if args.greedy:
+        from moe import MoEPolicy
+
+        if not isinstance(policy, MoEPolicy) or hasattr(s.task, "target"):
+            return _error(f"--greedy applies to MoE policies on rollout tasks; {args.checkpoint}"
+                          f" holds a {type(policy).__name__}, task {s.task.name!r}", 2)
+        act = {**(act or {}), "greedy": True}
     metrics, _ = evaluate_policy(s.task, policy, seed=args.seed, act_kwargs=act,
                                  num_samples=args.samples or s.eval_samples,
                                  parallel=s.parallel_eval and not args.serial)
