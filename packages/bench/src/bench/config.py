@@ -134,10 +134,11 @@ def parse_gin(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> None
 
 def shadowed_bindings(bindings: Sequence[str], methods: Sequence[str]) -> list[str]:
     """After `parse_gin`: a note for each unscoped binding in `bindings` (the user's `-b`) that a
-    config's scoped binding of the same parameter overrides for a method in `methods` (its
-    base's scope included, or a teacher kind), with another value. gin's scoped binding wins over an unscoped one whatever
-    the order, so `-b "VDDConfig.iterations = 500"` does not reach a method whose config binds
-    `vdd_beso/VDDConfig.iterations`; the note says which scope to bind instead."""
+    config's scoped binding of the same parameter overrides, with another value, for a method in
+    `methods` (its base's scope included), `student/` or a teacher kind. gin's scoped binding
+    wins over an unscoped one whatever the order, so `-b "VDDConfig.iterations = 500"` does not
+    reach a method whose config binds `vdd_beso/VDDConfig.iterations`; the note says which
+    scope to bind instead."""
     from bench.methods import method_table
     from teachers import TEACHERS
 
@@ -155,15 +156,12 @@ def shadowed_bindings(bindings: Sequence[str], methods: Sequence[str]) -> list[s
             full = gin.config._REGISTRY.get_match(selector).selector
         except Exception:  # noqa: BLE001  (not a configurable: parse_gin has said so)
             continue
+        name = f"{full.split('.')[-1]}.{param}"
+        given = gin.config._CONFIG.get(("", full), {}).get(param)
         for (scope, sel), params in gin.config._CONFIG.items():
-            if sel != full or not scope or param not in params \
-                    or scope.split("/")[-1] not in reached:
-                continue
-            unscoped = gin.config._CONFIG.get(("", full), {}).get(param)
-            if params[param] == unscoped:
-                continue
-            notes.append(f"-b '{binding.strip()}' does not reach {scope}: the config binds "
-                         f"{scope}/{selector.split('.')[-1]}.{param} = {params[param]!r}, "
-                         f"which wins; bind '{scope}/{selector.split('.')[-1]}.{param}' "
-                         "to change it there")
+            if sel == full and scope and scope.split("/")[-1] in reached \
+                    and param in params and params[param] != given:
+                notes.append(f"-b '{binding.strip()}' does not reach {scope}: the config binds "
+                             f"{scope}/{name} = {params[param]!r}, which wins; bind "
+                             f"'{scope}/{name}' to change it there")
     return notes
