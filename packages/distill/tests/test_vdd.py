@@ -141,3 +141,30 @@ def test_visited_pool_keeps_the_newest_and_checks_its_input():
         VDDConfig(visited_share=1.5)
     with pytest.raises(ValueError, match="visited_every"):
         VDDConfig(visited_every=0)
+
+
+def test_vdd_tells_an_annealed_score_its_progress_before_each_update():
+    """An adapter with `set_progress` hears the share of iterations done before each update's
+    teacher queries (0 first, (n-1)/n last); a plain adapter needs no such method."""
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(100, 2))
+    policy = policy_for(data)
+
+    class Annealed(GaussianMixtureScore):
+        def set_progress(self, fraction):
+            self.heard.append((fraction, len(self.queries)))
+
+        def score(self, actions, obs):
+            self.queries.append(len(actions))
+            return super().score(actions, obs)
+
+    score = Annealed(means=[[0.0, 0.0]], stds=[1.0], weights=[1.0],
+                     action_mean=policy.action_normalizer.mean,
+                     action_std=policy.action_normalizer.std)
+    score.queries, score.heard = [], []
+    cfg = VDDConfig(iterations=4, batch_size=8, expert_init="random", reseed_every=0)
+    algo = VDD(policy, score, cfg)
+    for _ in range(cfg.iterations):
+        algo.update(batches(data, cfg.cmp_steps, cfg.batch_size, rng))
+    steps = cfg.cmp_steps
+    assert score.heard == [(0.0, 0), (0.25, steps), (0.5, 2 * steps), (0.75, 3 * steps)]

@@ -35,6 +35,25 @@ def test_beso_score_draws_one_sigma_per_row():
     assert sigma.std() > 0.05  # the rows really used different noise levels
 
 
+def test_beso_score_anneals_its_range_with_training_progress():
+    """With final_sigma_range the queried range moves linearly from sigma_range to it as VDD
+    reports its progress; the scores follow the range in force."""
+    policy = ExactBESO(beso_config(), M, S)
+    a, obs = queries()
+    adapter = BESOScore(policy, (1.0, 1.0), final_sigma_range=(0.2, 0.2))
+    for fraction, sigma in [(0.0, 1.0), (0.5, 0.6), (1.0, 0.2)]:
+        adapter.set_progress(fraction)
+        assert adapter.sigma_range == pytest.approx((sigma, sigma)), fraction
+        expected = (M - a) / (S**2 + sigma**2)
+        torch.testing.assert_close(adapter.score(a, obs), expected, rtol=1e-4, atol=1e-4)
+    ranged = BESOScore(policy, (0.5, 1.0), final_sigma_range=(0.2, 0.5))
+    ranged.set_progress(0.5)
+    assert ranged.sigma_range == pytest.approx((0.35, 0.75))
+    fixed = BESOScore(policy, (0.5, 1.0))  # no final range: progress changes nothing
+    fixed.set_progress(1.0)
+    assert fixed.sigma_range == (0.5, 1.0)
+
+
 @pytest.mark.parametrize("t", [1, 3, 8])
 def test_ddpm_score_matches_vp_marginal(t):
     policy = ExactDDPM(ddpm_config(), M, S)
@@ -58,8 +77,13 @@ def test_ddpm_score_small_t_is_close_to_the_data_score():
 def test_score_adapters_reject_bad_input():
     beso = ExactBESO(beso_config(), M, S)
     ddpm = ExactDDPM(ddpm_config(num_train_steps=8, num_steps=8), M, S)
-    with pytest.raises(ValueError, match=r"0 < sigma_lo <= sigma_hi, got \(0.3, 0.1\)"):
+    with pytest.raises(ValueError, match=r"sigma_range needs 0 < lo <= hi, got \(0.3, 0.1\)"):
         BESOScore(beso, (0.3, 0.1))
+    with pytest.raises(ValueError,
+                       match=r"final_sigma_range needs 0 < lo <= hi, got \(0.0, 0.1\)"):
+        BESOScore(beso, (0.3, 0.5), final_sigma_range=(0.0, 0.1))
+    with pytest.raises(ValueError, match=r"fraction in \[0, 1\], got 1.5"):
+        BESOScore(beso).set_progress(1.5)
     with pytest.raises(ValueError, match=r"num_train_steps=8, got \(0, 4\)"):
         DDPMScore(ddpm, (0, 4))
     with pytest.raises(ValueError, match=r"num_train_steps=8, got \(1, 9\)"):

@@ -21,7 +21,9 @@ class ScoreAdapter(Protocol):
 
     An adapter may also offer `score_grouped(actions (B*G, T, A), obs (B, T, O))`, the score
     with each observation row serving G consecutive action rows; VDD uses it when present
-    (the teachers' adapters encode image observations once there instead of G times)."""
+    (the teachers' adapters encode image observations once there instead of G times), and
+    `set_progress(fraction)`, which VDD calls before every update with the share of its
+    iterations done (`teachers.BESOScore` anneals its noise range so)."""
 
     def score(self, actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor: ...
 

@@ -167,6 +167,9 @@ class VDD(MixtureAlgorithm):
             raise ValueError(
                 f"VDD.update needs {self.config.cmp_steps} batches, got {len(batches)}")
         self.policy.train()
+        progress = getattr(self.teacher, "set_progress", None)
+        if progress is not None:  # an annealed score (BESOScore.final_sigma_range)
+            progress(min(1.0, self.iteration / self.config.iterations))
         normed = [self.policy.normalize_batch(b) for b in batches]
         expert_obs = [obs for obs, _ in normed]
         k = round(self.config.visited_share * len(expert_obs[0]))

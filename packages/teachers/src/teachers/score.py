@@ -43,21 +43,45 @@ def _grouped(adapter, actions: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
     return adapter.score(actions, EncodedObs(tokens.repeat_interleave(G, dim=0)))
 
 
+def _sigma_range(name: str, sigma_range) -> tuple[float, float]:
+    lo, hi = (float(v) for v in sigma_range)
+    if not 0 < lo <= hi:
+        raise ValueError(f"BESOScore.{name} needs 0 < lo <= hi, got {sigma_range!r}")
+    return lo, hi
+
+
 class BESOScore:
     """score = (D(a; sigma | s) - a) / sigma^2 with sigma ~ U[lo, hi] per row.
 
     This is the score of the data convolved with N(0, sigma^2): at sigma -> 0 the score of the
     teacher itself, smoothed over a radius ~sigma (normalised units).
+
+    `final_sigma_range` (None: the range stays put) anneals the range: at training progress f
+    (`set_progress`, which VDD calls before every update with its share of iterations done)
+    each end is (1 - f) * sigma_range's + f * final_sigma_range's. The published VDD code's
+    "anneal" noise level is the case of two one-point ranges, (hi, hi) -> (lo, lo).
     """
 
     def __init__(self, policy: BESOPolicy, sigma_range: tuple[float, float] = (0.05, 0.2), *,
+                 final_sigma_range: tuple[float, float] | None = None,
                  generator: torch.Generator | None = None) -> None:
         if not isinstance(policy, BESOPolicy):
             raise TypeError(f"BESOScore needs a BESOPolicy, got {type(policy).__name__}")
-        lo, hi = (float(v) for v in sigma_range)
-        if not 0 < lo <= hi:
-            raise ValueError(f"BESOScore needs 0 < sigma_lo <= sigma_hi, got {sigma_range!r}")
-        self.policy, self.sigma_range, self.generator = policy, (lo, hi), generator
+        self.policy, self.generator = policy, generator
+        self.start_range = _sigma_range("sigma_range", sigma_range)
+        self.final_range = (None if final_sigma_range is None
+                            else _sigma_range("final_sigma_range", final_sigma_range))
+        self.sigma_range = self.start_range  # the range queried now
+
+    def set_progress(self, fraction: float) -> None:
+        """Move the queried range to training progress `fraction` in [0, 1] (a no-op without
+        `final_sigma_range`)."""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"BESOScore.set_progress needs a fraction in [0, 1], got {fraction!r}")
+        if self.final_range is not None:
+            self.sigma_range = tuple(  # type: ignore[assignment]
+                (1.0 - fraction) * s + fraction * e
+                for s, e in zip(self.start_range, self.final_range))
 
     @torch.no_grad()
     def score(self, actions: torch.Tensor, obs: torch.Tensor | EncodedObs) -> torch.Tensor:
