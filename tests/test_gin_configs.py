@@ -139,7 +139,7 @@ def test_aligning_queries_both_teachers_scores_at_one_noise_range(path):
 
 @pytest.mark.parametrize("path, method, iterations", [
     ("cpu/avoiding.gin", "vdd_beso", 4000), ("cpu/avoiding.gin", "vdd_ddpm", 4000),
-    ("cpu/aligning.gin", "vdd_beso", 9000), ("cpu/pushing.gin", "vdd_beso", 9000)])
+    ("cpu/aligning.gin", "vdd_beso", 9000), ("cpu/pushing.gin", "vdd_beso", 18000)])
 def test_gated_vdd_spends_its_saving_on_updates_and_published_vdd_never_gates(
         path, method, iterations):
     """Where VDD (ours) gates its teacher queries it runs more updates (README, diagnosis 26,
