@@ -71,17 +71,23 @@ class BESOScore:
         self.start_range = _sigma_range("sigma_range", sigma_range)
         self.final_range = (None if final_sigma_range is None
                             else _sigma_range("final_sigma_range", final_sigma_range))
-        self.sigma_range = self.start_range  # the range queried now
+        self.progress = 0.0  # training progress in [0, 1], set by `set_progress`
+
+    @property
+    def sigma_range(self) -> tuple[float, float]:
+        """The range queried now: `start_range`, moved `progress` of the way to `final_range`."""
+        if self.final_range is None:
+            return self.start_range
+        f = self.progress
+        (s_lo, s_hi), (e_lo, e_hi) = self.start_range, self.final_range
+        return (1.0 - f) * s_lo + f * e_lo, (1.0 - f) * s_hi + f * e_hi
 
     def set_progress(self, fraction: float) -> None:
-        """Move the queried range to training progress `fraction` in [0, 1] (a no-op without
+        """Set training progress `fraction` in [0, 1] (changes nothing without
         `final_sigma_range`)."""
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"BESOScore.set_progress needs a fraction in [0, 1], got {fraction!r}")
-        if self.final_range is not None:
-            self.sigma_range = tuple(  # type: ignore[assignment]
-                (1.0 - fraction) * s + fraction * e
-                for s, e in zip(self.start_range, self.final_range))
+        self.progress = float(fraction)
 
     @torch.no_grad()
     def score(self, actions: torch.Tensor, obs: torch.Tensor | EncodedObs) -> torch.Tensor:
